@@ -1,0 +1,19 @@
+"""Test settings: only what makes the suite faster or deterministic.
+
+The database and Redis come from DATABASE_URL / REDIS_URL like everywhere else; the
+test command points them at the local PostgreSQL and Redis.
+"""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import STORAGES
+
+# A fast hasher: the suite creates many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

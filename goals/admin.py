@@ -1,0 +1,126 @@
+"""Admin for silo goals (scoped to each silo manager) and shared goals (CCO team)."""
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from goals.models import Contribution, Goal, SharedGoal
+from goals.selectors import goal_attainment, goal_list_with_actuals
+from metrics.admin import SiloScopedAdminMixin
+
+
+@admin.register(Goal)
+class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
+    silo_lookup = "kpi__silo_id"
+    list_display = [
+        "__str__",
+        "silo",
+        "cycle",
+        "baseline",
+        "target_display",
+        "period_end",
+        "actual_display",
+        "progress",
+        "owner",
+    ]
+    list_filter = ["cycle", "kpi__silo", "kpi__direction"]
+    search_fields = ["name", "kpi__key", "kpi__name", "notes"]
+    autocomplete_fields = ["kpi"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["cycle", "kpi", "name", "owner"]}),
+        (
+            "Target",
+            {
+                "fields": ["baseline", "target", "target_low", "target_high"],
+                "description": "A target-band KPI takes a band (low and high); "
+                "other KPIs take a single target.",
+            },
+        ),
+        ("Periods", {"fields": ["period_start", "period_end"]}),
+        (None, {"fields": ["notes", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Goal]:
+        return goal_list_with_actuals(super().get_queryset(request))
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {
+            "owner": request.user.pk,
+            **super().get_changeform_initial_data(request),
+        }
+
+    @admin.display(description="Silo", ordering="kpi__silo__position")
+    def silo(self, goal: Goal) -> str:
+        return goal.kpi.silo.name
+
+    @admin.display(description="Target")
+    def target_display(self, goal: Goal) -> str:
+        if goal.target is not None:
+            return f"{goal.target:g} {goal.kpi.unit}"
+        return f"{goal.target_low:g}-{goal.target_high:g} {goal.kpi.unit}"
+
+    @admin.display(description="Actual", ordering="actual")
+    def actual_display(self, goal: Goal) -> str:
+        actual = getattr(goal, "actual", None)
+        return "-" if actual is None else f"{actual:.4g} {goal.kpi.unit}"
+
+    @admin.display(description="Progress")
+    def progress(self, goal: Goal) -> str:
+        value = goal_attainment(goal)
+        return "no data" if value is None else f"{value:.0%}"
+
+
+class ContributionFormSet(BaseInlineFormSet):
+    """Require contributions from at least two different silos: that is what makes it shared."""
+
+    def clean(self) -> None:
+        super().clean()
+        silos = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            goal = form.cleaned_data.get("goal")
+            if goal is not None:
+                silos.add(goal.kpi.silo_id)
+        if len(silos) < 2:
+            raise ValidationError(
+                "A shared goal needs contributions from goals of at least two "
+                "different silos."
+            )
+
+
+class ContributionInline(admin.TabularInline):
+    model = Contribution
+    formset = ContributionFormSet
+    autocomplete_fields = ["goal"]
+    extra = 2
+
+
+@admin.register(SharedGoal)
+class SharedGoalAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "cycle", "owner", "contribution_count"]
+    list_filter = ["cycle"]
+    search_fields = ["name", "description"]
+    inlines = [ContributionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SharedGoal]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("cycle", "owner")
+            .prefetch_related("contributions")
+        )
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {
+            "owner": request.user.pk,
+            **super().get_changeform_initial_data(request),
+        }
+
+    @admin.display(description="Contributions")
+    def contribution_count(self, shared_goal: SharedGoal) -> int:
+        return len(shared_goal.contributions.all())

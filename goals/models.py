@@ -1,0 +1,214 @@
+"""Silo goals on KPIs, and cross-silo shared goals built from weighted contributions.
+
+A goal belongs to a planning cycle. The cycle is referenced by name ("planning.PlanningCycle")
+so that the Python imports still run one way, planning -> goals -> metrics: goals read a
+cycle's fields through the relation but never import planning code.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from metrics.models import (
+    KPI,
+    Direction,
+    finite_check,
+    finite_or_null_check,
+    validate_finite,
+)
+
+
+class Goal(models.Model):
+    """A silo's commitment for a cycle: move one of its KPIs from a baseline to a target.
+
+    The goal is measured over the periods ``period_start``..``period_end`` (the period it is
+    due), aggregated by the KPI's own aggregation. A target-band KPI's goal sets a band
+    (``target_low``..``target_high``) instead of a single target.
+    """
+
+    cycle = models.ForeignKey(
+        "planning.PlanningCycle", on_delete=models.PROTECT, related_name="goals"
+    )
+    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="goals")
+    name = models.CharField(max_length=200, blank=True)
+    baseline = models.FloatField(validators=[validate_finite])
+    target = models.FloatField(null=True, blank=True, validators=[validate_finite])
+    target_low = models.FloatField(null=True, blank=True, validators=[validate_finite])
+    target_high = models.FloatField(null=True, blank=True, validators=[validate_finite])
+    period_start = models.DateField(help_text="First period the goal is measured over.")
+    period_end = models.DateField(help_text="The period the goal is due.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_goals",
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["cycle", "kpi__silo__position", "kpi__key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "kpi"],
+                name="goal_unique_cycle_kpi",
+                violation_error_message="This KPI already has a goal in this cycle.",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__lte=F("period_end")),
+                name="goal_period_order",
+                violation_error_message="The first period must not come after the due period.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(target__isnull=False)
+                    & Q(target_low__isnull=True)
+                    & Q(target_high__isnull=True)
+                )
+                | (
+                    Q(target__isnull=True)
+                    & Q(target_low__isnull=False)
+                    & Q(target_high__isnull=False)
+                    & Q(target_low__lte=F("target_high"))
+                ),
+                name="goal_target_or_band",
+                violation_error_message=(
+                    "Set either a target, or a band with low <= high; not both."
+                ),
+            ),
+            finite_check("baseline", "goal_baseline_finite"),
+            finite_or_null_check("target", "goal_target_finite"),
+            finite_or_null_check("target_low", "goal_target_low_finite"),
+            finite_or_null_check("target_high", "goal_target_high_finite"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.kpi.key} in {self.cycle}"
+
+    @property
+    def silo(self):
+        return self.kpi.silo
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        if self.kpi_id is not None:
+            is_band = self.kpi.direction == Direction.TARGET_BAND
+            if is_band and self.target is not None:
+                errors["target"] = (
+                    "A target-band KPI's goal sets a band (target low and high), "
+                    "not a single target."
+                )
+            if not is_band and (
+                self.target_low is not None or self.target_high is not None
+            ):
+                errors["target_low"] = (
+                    f"{self.kpi.get_direction_display()} KPIs take a single target, "
+                    "not a band."
+                )
+            if is_band and (self.target_low is None or self.target_high is None):
+                errors["target_high"] = "Set both edges of the target band."
+            if not is_band and self.target is None:
+                errors["target"] = "Set the target value."
+        if (
+            self.target_low is not None
+            and self.target_high is not None
+            and self.target_low > self.target_high
+        ):
+            errors["target_high"] = (
+                "The band's high edge must not be below its low edge."
+            )
+        if (
+            self.period_start
+            and self.period_end
+            and self.period_start > self.period_end
+        ):
+            errors["period_end"] = (
+                "The due period must not come before the first period."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class SharedGoal(models.Model):
+    """A cross-silo goal for a cycle that no silo can meet alone.
+
+    Its progress is the weighted mean of its contributions' attainments (issue: roll-ups).
+    """
+
+    cycle = models.ForeignKey(
+        "planning.PlanningCycle", on_delete=models.PROTECT, related_name="shared_goals"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_shared_goals",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["cycle", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "name"], name="shared_goal_unique_cycle_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contribution(models.Model):
+    """A silo goal's weighted share in a shared goal."""
+
+    shared_goal = models.ForeignKey(
+        SharedGoal, on_delete=models.CASCADE, related_name="contributions"
+    )
+    goal = models.ForeignKey(
+        Goal, on_delete=models.PROTECT, related_name="contributions"
+    )
+    weight = models.FloatField(default=1.0, validators=[validate_finite])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["shared_goal", "goal__kpi__key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shared_goal", "goal"],
+                name="contribution_unique_goal",
+                violation_error_message="This goal already contributes to the shared goal.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight__gt=0) & Q(weight__lt=float("inf")),
+                name="contribution_weight_positive",
+                violation_error_message="The weight must be a positive finite number.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.goal} x {self.weight:g}"
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.goal_id is not None
+            and self.shared_goal_id is not None
+            and self.goal.cycle_id != self.shared_goal.cycle_id
+        ):
+            raise ValidationError(
+                {"goal": "The goal belongs to another cycle than the shared goal."}
+            )

@@ -1,0 +1,61 @@
+"""Reads of goals and shared goals, scoped to the user and annotated with progress."""
+
+from django.db.models import (
+    Avg,
+    Case,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
+
+from goals import progress
+from goals.models import Goal
+from metrics.models import Measurement
+from metrics.roles import User
+from metrics.selectors import scope_by_silo, silo_ids_writable_by
+
+
+def goals_writable_by(user: User) -> QuerySet[Goal]:
+    """Return the goals ``user`` may change: those on KPIs of silos they may write."""
+    return scope_by_silo(Goal.objects.all(), silo_ids_writable_by(user), "kpi__silo_id")
+
+
+def goal_list_with_actuals(queryset: QuerySet[Goal] | None = None) -> QuerySet[Goal]:
+    """Annotate goals with ``actual``: the KPI aggregated over the goal's periods.
+
+    The aggregation (sum, mean or last) is the KPI's own; the whole list costs one SQL
+    query whatever its length. ``actual`` is None when no period has a value.
+    """
+    queryset = Goal.objects.all() if queryset is None else queryset
+    in_range = Measurement.objects.filter(
+        kpi=OuterRef("kpi"),
+        period__gte=OuterRef("period_start"),
+        period__lte=OuterRef("period_end"),
+    )
+    per_kpi = in_range.order_by().values("kpi")
+    total = Subquery(per_kpi.annotate(total=Sum("value")).values("total")[:1])
+    mean = Subquery(per_kpi.annotate(mean=Avg("value")).values("mean")[:1])
+    last = Subquery(in_range.order_by("-period").values("value")[:1])
+    return queryset.select_related("kpi", "kpi__silo", "cycle", "owner").annotate(
+        actual=Case(
+            When(kpi__aggregation="sum", then=total),
+            When(kpi__aggregation="mean", then=mean),
+            default=last,
+            output_field=FloatField(),
+        ),
+    )
+
+
+def goal_attainment(goal: Goal) -> float | None:
+    """Return the goal's attainment in [0, 1] from its annotated ``actual`` (None: no data)."""
+    return progress.attainment(
+        direction=goal.kpi.direction,
+        baseline=goal.baseline,
+        actual=getattr(goal, "actual", None),
+        target=goal.target,
+        target_low=goal.target_low,
+        target_high=goal.target_high,
+    )

@@ -1,0 +1,205 @@
+"""Admin for silos, KPIs, measurements and declared links, scoped to each silo manager."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from import_export.admin import ImportExportMixin
+from simple_history.admin import SimpleHistoryAdmin
+
+from metrics.imports import MeasurementResource
+from metrics.models import KPI, ImpactLink, Measurement, Silo
+from metrics.selectors import (
+    admin_silo_scope,
+    kpi_list_with_latest,
+    kpis_writable_by,
+    links_touching,
+    scope_by_silo,
+    silos_writable_by,
+)
+
+
+class SiloScopedAdminMixin:
+    """Confine an admin to the silos a user may work on (see ``admin_silo_scope``).
+
+    Every path goes through the scope: the change list and bulk actions (the queryset),
+    change and history views of a single object (the permission checks, so a guessed id
+    is refused too), and foreign-key choices (a KPI or silo outside the user's silos is
+    not offered, and the form rejects one posted anyway).
+    """
+
+    #: Lookup from the model to its silo's id, e.g. ``"silo_id"`` or ``"kpi__silo_id"``.
+    silo_lookup: str
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return scope_by_silo(queryset, admin_silo_scope(request.user), self.silo_lookup)
+
+    def object_silo_id(self, obj: Any) -> int:
+        value = obj
+        for part in self.silo_lookup.split("__"):
+            value = getattr(value, part)
+        return value
+
+    def in_scope(self, request: HttpRequest, obj: Any) -> bool:
+        if obj is None:
+            return True
+        scope = admin_silo_scope(request.user)
+        return scope is None or self.object_silo_id(obj) in scope
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self.in_scope(request, obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self.in_scope(  # type: ignore[misc]
+            request, obj
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self.in_scope(  # type: ignore[misc]
+            request, obj
+        )
+
+    def has_view_history_or_change_history_permission(
+        self, request: HttpRequest, obj: Any = None
+    ) -> bool:
+        # simple-history falls back to the last historical copy of an object the
+        # queryset does not hold (to show deleted objects), so scope it explicitly.
+        return super().has_view_history_or_change_history_permission(  # type: ignore[misc]
+            request, obj
+        ) and self.in_scope(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+        if db_field.related_model is KPI:
+            kwargs["queryset"] = kpis_writable_by(request.user).select_related("silo")
+        elif db_field.related_model is Silo:
+            kwargs["queryset"] = silos_writable_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+@admin.register(Silo)
+class SiloAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "slug", "position", "kpi_count", "manager_list"]
+    list_editable = ["position"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["managers"]
+    ordering = ["position", "name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Silo]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(kpi_count=Count("kpis", distinct=True))
+            .prefetch_related("managers")
+        )
+
+    @admin.display(description="KPIs", ordering="kpi_count")
+    def kpi_count(self, silo: Silo) -> int:
+        return silo.kpi_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Managers")
+    def manager_list(self, silo: Silo) -> str:
+        return ", ".join(user.get_username() for user in silo.managers.all()) or "-"
+
+
+@admin.register(KPI)
+class KPIAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
+    silo_lookup = "silo_id"
+    list_display = [
+        "key",
+        "name",
+        "silo",
+        "unit",
+        "direction",
+        "frequency",
+        "latest",
+        "is_active",
+    ]
+    list_filter = ["silo", "direction", "frequency", "aggregation", "is_active"]
+    search_fields = ["key", "name", "description"]
+    list_select_related = ["silo"]
+    readonly_fields = ["key", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["silo", "slug", "key", "name", "unit", "description"]}),
+        (
+            "Behaviour",
+            {
+                "fields": [
+                    "direction",
+                    "band_low",
+                    "band_high",
+                    "frequency",
+                    "aggregation",
+                ]
+            },
+        ),
+        (None, {"fields": ["is_active", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[KPI]:
+        return kpi_list_with_latest(super().get_queryset(request))
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: KPI | None = None
+    ) -> list[str]:
+        # The key is public (API, imports, BI reports): silo and slug freeze once created.
+        if obj is not None:
+            return [*self.readonly_fields, "silo", "slug"]
+        return list(self.readonly_fields)
+
+    @admin.display(description="Latest value", ordering="latest_period")
+    def latest(self, kpi: KPI) -> str:
+        if kpi.latest_period is None:  # type: ignore[attr-defined]
+            return "-"
+        return f"{kpi.latest_value:g} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"  # type: ignore[attr-defined]
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin):
+    silo_lookup = "kpi__silo_id"
+    resource_classes = [MeasurementResource]
+    list_display = ["kpi", "period", "value", "source", "updated_at"]
+    list_filter = ["kpi__silo", "kpi__frequency", "source"]
+    search_fields = ["kpi__key", "kpi__name", "source"]
+    date_hierarchy = "period"
+    autocomplete_fields = ["kpi"]
+    list_select_related = ["kpi", "kpi__silo"]
+    readonly_fields = ["created_at", "updated_at"]
+    list_per_page = 50
+
+    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict:
+        return {
+            **super().get_import_resource_kwargs(request, **kwargs),
+            "user": request.user,
+        }
+
+    def get_export_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict:
+        return {
+            **super().get_export_resource_kwargs(request, **kwargs),
+            "user": request.user,
+        }
+
+    def get_export_queryset(self, request: HttpRequest) -> QuerySet[Measurement]:
+        return super().get_export_queryset(request).select_related("kpi")
+
+
+@admin.register(ImpactLink)
+class ImpactLinkAdmin(SimpleHistoryAdmin):
+    list_display = ["leader_kpi", "effect", "affected_kpi", "lag", "declared_by"]
+    list_filter = ["effect", "leader_silo", "affected_silo"]
+    search_fields = ["leader_kpi__key", "affected_kpi__key", "rationale"]
+    autocomplete_fields = ["leader_kpi", "affected_kpi"]
+    readonly_fields = ["leader_silo", "affected_silo", "declared_by", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImpactLink]:
+        # Managers see the links that touch their own silos; the CCO team sees all.
+        return links_touching(admin_silo_scope(request.user))
+
+    def save_model(
+        self, request: HttpRequest, obj: ImpactLink, form, change: bool
+    ) -> None:  # type: ignore[no-untyped-def]
+        if not change:
+            obj.declared_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)

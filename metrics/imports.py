@@ -1,0 +1,75 @@
+"""CSV/XLSX import and export of measurements in the admin (django-import-export).
+
+A row names its KPI by key. The importing user can only name KPIs of silos they may
+write, a (KPI, period) pair may appear once per file, and the whole file is one
+transaction: any bad row shows its error and nothing is written.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from import_export import fields, resources, widgets
+
+from metrics.models import KPI, Measurement
+from metrics.roles import User
+from metrics.selectors import kpis_writable_by
+
+
+class ScopedKPIWidget(widgets.ForeignKeyWidget):
+    """Resolve a KPI key among the KPIs the importing user may write."""
+
+    def __init__(self, queryset: Any) -> None:
+        super().__init__(KPI, field="key")
+        self.scoped_queryset = queryset
+
+    def get_queryset(self, value: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.scoped_queryset
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> KPI | None:
+        try:
+            return super().clean(value, row, **kwargs)
+        except KPI.DoesNotExist:
+            raise ValueError(
+                f"Unknown KPI {value!r}, or a KPI of a silo you do not manage."
+            ) from None
+
+
+class MeasurementResource(resources.ModelResource):
+    """Measurements keyed by (KPI key, period); importing an existing pair updates it."""
+
+    kpi = fields.Field(attribute="kpi", column_name="kpi")
+
+    class Meta:
+        model = Measurement
+        fields = ("kpi", "period", "value", "source")
+        export_order = ("kpi", "period", "value", "source")
+        import_id_fields = ("kpi", "period")
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def __init__(self, user: User | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        queryset = kpis_writable_by(user) if user is not None else KPI.objects.none()
+        self.fields["kpi"].widget = ScopedKPIWidget(queryset)
+        self._seen: set[tuple[str, str]] = set()
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        self._seen = set()
+        missing = {"kpi", "period", "value"} - set(dataset.headers or ())
+        if missing:
+            raise ValidationError(
+                f"The file lacks the column(s) {', '.join(sorted(missing))}; "
+                "expected kpi, period, value and optionally source."
+            )
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        pair = (str(row.get("kpi", "")).strip(), str(row.get("period", "")).strip())
+        if pair in self._seen:
+            raise ValidationError(
+                f"KPI {pair[0]!r} has two rows for period {pair[1]}; keep one."
+            )
+        self._seen.add(pair)
+
+    def dehydrate_kpi(self, measurement: Measurement) -> str:
+        return measurement.kpi.key

@@ -1,0 +1,85 @@
+"""Reads of silos, KPIs, measurements and links, scoped to what a user may see or change."""
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from metrics.models import KPI, ImpactLink, Measurement, Silo
+from metrics.roles import User, is_bi_reader, is_cco
+
+
+def silos_writable_by(user: User) -> QuerySet[Silo]:
+    """Return the silos whose KPIs, measurements and goals ``user`` may change.
+
+    The CCO team and superusers may change every silo; a silo manager only the silos
+    they manage; anyone else none (deny by default).
+    """
+    if is_cco(user):
+        return Silo.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return Silo.objects.none()
+    return Silo.objects.filter(managers=user)
+
+
+def silo_ids_writable_by(user: User) -> set[int] | None:
+    """Return the ids of the silos ``user`` may change, or None when that is every silo."""
+    if is_cco(user):
+        return None
+    cached = getattr(user, "_ducttape_silo_ids", None)
+    if cached is None:
+        cached = set(silos_writable_by(user).values_list("id", flat=True))
+        user._ducttape_silo_ids = cached  # type: ignore[union-attr]
+    return cached
+
+
+def admin_silo_scope(user: User) -> set[int] | None:
+    """Return the silo ids whose data the admin shows ``user``, or None for all silos.
+
+    The admin is where silo managers work, so it shows them their own silos only; the
+    CCO team and BI readers (who hold view permissions only) see every silo. A manager
+    who is also a BI reader still sees only their own silos here: the narrower scope
+    wins, so a change permission can never reach another silo's rows.
+    """
+    writable = silo_ids_writable_by(user)
+    if writable is None:
+        return None
+    if not writable and is_bi_reader(user):
+        return None
+    return writable
+
+
+def scope_by_silo(
+    queryset: QuerySet, silo_ids: set[int] | None, lookup: str
+) -> QuerySet:
+    """Filter ``queryset`` to rows whose ``lookup`` silo id is in ``silo_ids`` (None: all)."""
+    if silo_ids is None:
+        return queryset
+    return queryset.filter(**{f"{lookup}__in": silo_ids})
+
+
+def kpis_writable_by(user: User) -> QuerySet[KPI]:
+    """Return the KPIs ``user`` may change, or whose measurements and goals they may write."""
+    return scope_by_silo(KPI.objects.all(), silo_ids_writable_by(user), "silo_id")
+
+
+def kpi_list_with_latest(queryset: QuerySet[KPI] | None = None) -> QuerySet[KPI]:
+    """Annotate KPIs with their latest measurement (``latest_value``, ``latest_period``).
+
+    One SQL query whatever the number of KPIs.
+    """
+    queryset = KPI.objects.all() if queryset is None else queryset
+    latest = Measurement.objects.filter(kpi=OuterRef("pk")).order_by("-period")
+    return queryset.select_related("silo").annotate(
+        latest_value=Subquery(latest.values("value")[:1]),
+        latest_period=Subquery(latest.values("period")[:1]),
+    )
+
+
+def links_touching(silo_ids: set[int] | None) -> QuerySet[ImpactLink]:
+    """Return declared links whose leader or affected KPI belongs to one of ``silo_ids``."""
+    queryset = ImpactLink.objects.select_related(
+        "leader_kpi", "affected_kpi", "leader_silo", "affected_silo", "declared_by"
+    )
+    if silo_ids is None:
+        return queryset
+    return queryset.filter(leader_silo_id__in=silo_ids) | queryset.filter(
+        affected_silo_id__in=silo_ids
+    )

@@ -1,0 +1,188 @@
+"""The annual "start united" planning cycle: priorities, responsibilities, funding, sign-offs."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from metrics.models import Silo
+
+
+class Phase(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PROPOSING = "proposing", "Proposing"
+    ALIGNING = "aligning", "Aligning"
+    COMMITTED = "committed", "Committed"
+    CLOSED = "closed", "Closed"
+
+
+class PlanningCycle(models.Model):
+    """One planning cycle (for example "FY2027") that the silo leaders go through together.
+
+    ``silos`` are the participating silos: each must sign off before the cycle commits.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.DRAFT)
+    budget = models.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code.")
+    silos = models.ManyToManyField(
+        Silo, blank=True, related_name="cycles", help_text="Participating silos."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[silos])
+
+    class Meta:
+        ordering = ["-start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_date__lt=F("end_date")),
+                name="cycle_dates_in_order",
+                violation_error_message="The cycle must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__gte=0), name="cycle_budget_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Priority(models.Model):
+    """A ranked priority of the cycle, with one accountable silo."""
+
+    cycle = models.ForeignKey(
+        PlanningCycle, on_delete=models.CASCADE, related_name="priorities"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rank = models.PositiveSmallIntegerField(help_text="1 is the most important.")
+    accountable_silo = models.ForeignKey(
+        Silo, on_delete=models.PROTECT, related_name="accountable_priorities"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "priorities"
+        ordering = ["cycle", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "rank"],
+                name="priority_unique_rank",
+                violation_error_message="Another priority of this cycle has this rank.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rank__gte=1), name="priority_rank_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rank}. {self.title}"
+
+
+class Role(models.TextChoices):
+    RESPONSIBLE = "responsible", "Responsible"
+    ACCOUNTABLE = "accountable", "Accountable"
+    CONSULTED = "consulted", "Consulted"
+    INFORMED = "informed", "Informed"
+
+
+class Responsibility(models.Model):
+    """A silo's RACI role on a priority."""
+
+    priority = models.ForeignKey(
+        Priority, on_delete=models.CASCADE, related_name="responsibilities"
+    )
+    silo = models.ForeignKey(
+        Silo, on_delete=models.PROTECT, related_name="responsibilities"
+    )
+    role = models.CharField(max_length=12, choices=Role.choices)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "responsibilities"
+        ordering = ["priority", "silo__position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["priority", "silo"],
+                name="responsibility_unique_silo",
+                violation_error_message="This silo already has a role on this priority.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.silo}: {self.get_role_display()}"
+
+
+class FundingAllocation(models.Model):
+    """Money the cycle's budget gives a silo for a priority."""
+
+    priority = models.ForeignKey(
+        Priority, on_delete=models.CASCADE, related_name="allocations"
+    )
+    silo = models.ForeignKey(Silo, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(
+        max_digits=16, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["priority", "silo__position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["priority", "silo"],
+                name="allocation_unique_silo",
+                violation_error_message="This silo already has funding for this priority.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="allocation_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.silo}: {self.amount}"
+
+
+class SignOff(models.Model):
+    """A silo leader's agreement to the cycle's plan."""
+
+    cycle = models.ForeignKey(
+        PlanningCycle, on_delete=models.CASCADE, related_name="sign_offs"
+    )
+    silo = models.ForeignKey(Silo, on_delete=models.PROTECT, related_name="sign_offs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sign_offs"
+    )
+    signed_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["cycle", "silo__position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "silo"],
+                name="signoff_unique_silo",
+                violation_error_message="This silo has already signed off this cycle.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.silo} signed {self.cycle}"

@@ -1,0 +1,143 @@
+"""factory_boy factories for every domain model, and users in each role."""
+
+import datetime as dt
+
+import factory
+from django.contrib.auth.models import Group, User
+
+from goals.models import Contribution, Goal, SharedGoal
+from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
+from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from planning.models import PlanningCycle, Priority
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+def user_in(group_name: str, **kwargs) -> User:
+    """Create a staff user in the role group ``group_name``."""
+    user = UserFactory(**kwargs)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def silo_manager(*silos: Silo, **kwargs) -> User:
+    """Create a silo manager who manages ``silos``."""
+    user = user_in(SILO_MANAGERS, **kwargs)
+    for silo in silos:
+        silo.managers.add(user)
+    return user
+
+
+def cco_member(**kwargs) -> User:
+    return user_in(CCO_TEAM, **kwargs)
+
+
+def bi_reader(**kwargs) -> User:
+    return user_in(BI_READERS, **kwargs)
+
+
+class SiloFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Silo
+
+    slug = factory.Sequence(lambda n: f"silo{n}")
+    name = factory.LazyAttribute(lambda silo: silo.slug.title())
+    position = factory.Sequence(lambda n: n)
+
+
+class KPIFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KPI
+
+    silo = factory.SubFactory(SiloFactory)
+    slug = factory.Sequence(lambda n: f"kpi{n}")
+    name = factory.LazyAttribute(lambda kpi: kpi.slug.replace("_", " ").title())
+    unit = "count"
+    direction = Direction.HIGHER_IS_BETTER
+    frequency = "monthly"
+    aggregation = "sum"
+
+
+class MeasurementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Measurement
+
+    kpi = factory.SubFactory(KPIFactory)
+    period = dt.date(2024, 1, 1)
+    value = 10.0
+
+
+class ImpactLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImpactLink
+
+    leader_kpi = factory.SubFactory(KPIFactory)
+    affected_kpi = factory.SubFactory(KPIFactory)
+    effect = "hurts"
+    lag = 1
+    rationale = "Deep discounts close deals and erode margin."
+
+
+class CycleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PlanningCycle
+
+    name = factory.Sequence(lambda n: f"FY{2027 + n}")
+    start_date = dt.date(2027, 1, 1)
+    end_date = dt.date(2027, 12, 31)
+    phase = "proposing"
+    budget = 1_000_000
+
+
+class PriorityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Priority
+
+    cycle = factory.SubFactory(CycleFactory)
+    title = factory.Sequence(lambda n: f"Priority {n}")
+    rank = factory.Sequence(lambda n: n + 1)
+    accountable_silo = factory.SubFactory(SiloFactory)
+
+
+class GoalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Goal
+
+    cycle = factory.SubFactory(CycleFactory)
+    kpi = factory.SubFactory(KPIFactory)
+    baseline = 100.0
+    target = 150.0
+    period_start = dt.date(2027, 1, 1)
+    period_end = dt.date(2027, 12, 1)
+
+
+class SharedGoalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SharedGoal
+
+    cycle = factory.SubFactory(CycleFactory)
+    name = factory.Sequence(lambda n: f"Shared goal {n}")
+
+
+class ContributionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contribution
+
+    shared_goal = factory.SubFactory(SharedGoalFactory)
+    goal = factory.SubFactory(GoalFactory)
+    weight = 1.0
