@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV
 from simple_history.admin import SimpleHistoryAdmin
 
 from metrics.imports import MeasurementResource
@@ -160,6 +161,8 @@ class KPIAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
 class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin):
     silo_lookup = "kpi__silo_id"
     resource_classes = [MeasurementResource]
+    import_formats = [CSV]
+    export_formats = [CSV]
     list_display = ["kpi", "period", "value", "source", "updated_at"]
     list_filter = ["kpi__silo", "kpi__frequency", "source"]
     search_fields = ["kpi__key", "kpi__name", "source"]
@@ -173,6 +176,14 @@ class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin
         return {
             **super().get_import_resource_kwargs(request, **kwargs),
             "user": request.user,
+        }
+
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict:
+        # The confirm step imports again; if a row has become invalid since the
+        # preview, roll the whole file back rather than skip that row.
+        return {
+            **super().get_import_data_kwargs(**kwargs),
+            "rollback_on_validation_errors": True,
         }
 
     def get_export_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict:

@@ -34,10 +34,21 @@ class ScopedKPIWidget(widgets.ForeignKeyWidget):
             ) from None
 
 
+class NumberWidget(widgets.FloatWidget):
+    """Parse a value, naming the cell when it is not a number."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> float | None:
+        try:
+            return super().clean(value, row, **kwargs)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number.") from None
+
+
 class MeasurementResource(resources.ModelResource):
     """Measurements keyed by (KPI key, period); importing an existing pair updates it."""
 
     kpi = fields.Field(attribute="kpi", column_name="kpi")
+    value = fields.Field(attribute="value", column_name="value", widget=NumberWidget())
 
     class Meta:
         model = Measurement
