@@ -9,7 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from goals.models import Contribution, Goal, SharedGoal
 from goals.selectors import goal_attainment, goal_list_with_actuals
-from metrics.admin import SiloScopedAdminMixin
+from metrics.admin import SILO_FILTER, SiloScopedAdminMixin
 
 
 @admin.register(Goal)
@@ -26,7 +26,7 @@ class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
         "progress",
         "owner",
     ]
-    list_filter = ["cycle", "kpi__silo", "kpi__direction"]
+    list_filter = ["cycle", ("kpi__silo", SILO_FILTER), "kpi__direction"]
     search_fields = ["name", "kpi__key", "kpi__name", "notes"]
     autocomplete_fields = ["kpi"]
     readonly_fields = ["created_at", "updated_at"]

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from import_export.admin import ImportExportMixin
@@ -18,7 +19,11 @@ from metrics.selectors import (
     links_touching,
     scope_by_silo,
     silos_writable_by,
+    users_assignable_by,
 )
+
+# A silo manager's filters list only the silos (and KPIs) of rows they can see.
+SILO_FILTER = admin.RelatedOnlyFieldListFilter
 
 
 class SiloScopedAdminMixin:
@@ -76,6 +81,8 @@ class SiloScopedAdminMixin:
             kwargs["queryset"] = kpis_writable_by(request.user).select_related("silo")
         elif db_field.related_model is Silo:
             kwargs["queryset"] = silos_writable_by(request.user)
+        elif db_field.related_model is get_user_model():
+            kwargs["queryset"] = users_assignable_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
@@ -118,7 +125,13 @@ class KPIAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
         "latest",
         "is_active",
     ]
-    list_filter = ["silo", "direction", "frequency", "aggregation", "is_active"]
+    list_filter = [
+        ("silo", SILO_FILTER),
+        "direction",
+        "frequency",
+        "aggregation",
+        "is_active",
+    ]
     search_fields = ["key", "name", "description"]
     list_select_related = ["silo"]
     readonly_fields = ["key", "created_at", "updated_at"]
@@ -164,7 +177,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin
     import_formats = [CSV]
     export_formats = [CSV]
     list_display = ["kpi", "period", "value", "source", "updated_at"]
-    list_filter = ["kpi__silo", "kpi__frequency", "source"]
+    list_filter = [("kpi__silo", SILO_FILTER), "kpi__frequency", "source"]
     search_fields = ["kpi__key", "kpi__name", "source"]
     date_hierarchy = "period"
     autocomplete_fields = ["kpi"]

@@ -1,5 +1,7 @@
 """Reads of silos, KPIs, measurements and links, scoped to what a user may see or change."""
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from metrics.models import KPI, ImpactLink, Measurement, Silo
@@ -28,6 +30,19 @@ def silo_ids_writable_by(user: User) -> set[int] | None:
         cached = set(silos_writable_by(user).values_list("id", flat=True))
         user._ducttape_silo_ids = cached  # type: ignore[union-attr]
     return cached
+
+
+def users_assignable_by(user: User) -> QuerySet[AbstractBaseUser]:
+    """Return the users ``user`` may name as owner of a goal.
+
+    The CCO team may pick any active user; a silo manager picks among the managers of
+    their own silos, so the form does not list the whole company's accounts.
+    """
+    users = get_user_model().objects.filter(is_active=True)
+    silo_ids = silo_ids_writable_by(user)
+    if silo_ids is None:
+        return users
+    return users.filter(managed_silos__in=silo_ids).distinct()
 
 
 def admin_silo_scope(user: User) -> set[int] | None:

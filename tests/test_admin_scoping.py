@@ -4,6 +4,8 @@ import datetime as dt
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from goals.models import Goal
@@ -300,3 +302,55 @@ def test_goal_change_list_shows_actual_and_progress(client, data, manager_a):
     body = response.content.decode()
     assert "125 count" in body
     assert "50%" in body
+
+
+@pytest.mark.parametrize(
+    "model_path", ["metrics/kpi", "goals/goal", "metrics/measurement"]
+)
+def test_change_list_query_count_does_not_grow_with_rows(
+    client, silo_a, manager_a, model_path
+):
+    cycle = factories.CycleFactory()
+
+    def add_rows(count):
+        for _ in range(count):
+            goal = factories.GoalFactory(
+                cycle=cycle, kpi=factories.KPIFactory(silo=silo_a)
+            )
+            factories.MeasurementFactory(kpi=goal.kpi)
+
+    client.force_login(manager_a)
+    add_rows(2)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(f"/admin/{model_path}/").status_code == 200
+    add_rows(20)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(f"/admin/{model_path}/").status_code == 200
+
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_filters_and_owner_choices_name_only_the_managers_silo(
+    client, data, manager_a, manager_b
+):
+    factories.silo_manager(data["kpi_a"].silo, username="colleague_a")
+    finance = factories.SiloFactory(slug="finance", name="Finance", position=50)
+    finance.managers.add(manager_a)
+    factories.KPIFactory(silo=finance, slug="gross_margin")
+    client.force_login(manager_a)
+
+    kpi_list = client.get("/admin/metrics/kpi/")
+    goal_form = client.get("/admin/goals/goal/add/")
+
+    silo_filter = next(
+        spec for spec in kpi_list.context["cl"].filter_specs if spec.title == "silo"
+    )
+    assert sorted(label for _, label in silo_filter.lookup_choices) == [
+        "Finance",
+        "Sales",
+    ]
+    owner_field = goal_form.context["adminform"].form.fields["owner"]
+    assert sorted(u.username for u in owner_field.queryset) == [
+        "colleague_a",
+        "manager_a",
+    ]

@@ -1,0 +1,218 @@
+"""Real-browser tests: a headless Chromium drives the admin through Playwright.
+
+CI needs Debian's Chromium (``apt-get install -y chromium``); the PyPI ``playwright``
+package brings the driver. Screenshots go to ``test-artifacts/`` at the repository
+root, which CI keeps as a build artifact (the directory is git-ignored).
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from goals.models import Goal
+from metrics.models import Direction
+from tests import factories
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+PASSWORD = "pw-for-tests-1"  # what tests.factories.UserFactory sets
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIMEOUT_MS = 15_000
+
+pytestmark = [
+    pytest.mark.browser,
+    # live_server answers from another thread, so the data must be committed. The
+    # role groups come from a data migration, which a transactional test's flush
+    # deletes: serialized_rollback restores them whatever ran before this test.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Launch one headless Chromium for the module."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} not found: browser tests need Debian's Chromium "
+            "(apt-get update && apt-get install -y chromium).",
+            pytrace=False,
+        )
+    expect.set_options(timeout=TIMEOUT_MS)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # Playwright's sync API runs an event loop in this thread; without this,
+        # Django refuses ORM calls made from the test while the loop is up.
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+                # Otherwise dropping the test database fails ("being accessed by
+                # other users").
+                connections.close_all()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """Open a fresh browser context (no cookies); screenshot it if the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    failures_before = request.session.testsfailed
+    try:
+        yield page
+    finally:
+        # The call phase's report is counted before fixtures are torn down.
+        if request.session.testsfailed > failures_before:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(
+                path=ARTIFACTS / f"failure-{request.node.name}.png", full_page=True
+            )
+        context.close()
+        connections.close_all()
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot to test-artifacts/ and check it is a real PNG."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    path.unlink(missing_ok=True)
+    page.screenshot(path=path, full_page=True)
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG"
+    assert len(data) > 1_000, f"{path} is nearly empty ({len(data)} bytes)"
+    return path
+
+
+def log_in(page: Page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page).to_have_url(f"{base_url}/admin/")
+    expect(page.locator("#user-tools")).to_contain_text(username)
+
+
+def test_silo_manager_adds_a_goal_and_sees_only_own_silo(page, live_server, manager_a):
+    sales = manager_a.managed_silos.get()
+    deals_closed = factories.KPIFactory(
+        silo=sales,
+        slug="deals_closed",
+        name="Deals closed",
+        direction=Direction.HIGHER_IS_BETTER,
+    )
+    factories.KPIFactory(
+        silo=sales,
+        slug="discount_rate",
+        name="Discount rate",
+        unit="%",
+        direction=Direction.LOWER_IS_BETTER,
+        aggregation="mean",
+    )
+    support = factories.SiloFactory(slug="support", name="Support", position=40)
+    csat = factories.KPIFactory(
+        silo=support,
+        slug="csat",
+        name="Customer satisfaction",
+        unit="%",
+        aggregation="mean",
+    )
+    cycle = factories.CycleFactory(name="FY2027")
+    base_url = live_server.url
+
+    log_in(page, base_url, "manager_a")
+
+    # The KPI change list holds the manager's own silo only.
+    page.goto(f"{base_url}/admin/metrics/kpi/")
+    expect(page.locator("#result_list th.field-key")).to_have_text(
+        ["sales.deals_closed", "sales.discount_rate"]
+    )
+    expect(page.locator("p.paginator")).to_contain_text("2 KPIs")
+    assert "support.csat" not in page.content()
+    save_screenshot(page, "admin-kpi-list-manager.png")
+
+    # Another silo's KPI, opened by id, does not exist for this manager.
+    page.goto(f"{base_url}/admin/metrics/kpi/{csat.pk}/change/")
+    expect(page).to_have_url(f"{base_url}/admin/")
+    # Django's own wording, typographic quotes included.
+    expect(page.locator(".messagelist .warning")).to_have_text(
+        f"KPI with ID “{csat.pk}” doesn’t exist. Perhaps it was deleted?"  # noqa: RUF001
+    )
+    expect(page.locator("#kpi_form")).to_have_count(0)
+    assert "support.csat" not in page.content()
+
+    # The autocomplete endpoint behind the KPI widget answers from the same scope.
+    autocomplete = (
+        f"{base_url}/admin/autocomplete/?app_label=goals&model_name=goal"
+        "&field_name=kpi&term="
+    )
+    for term, expected in [
+        ("", {"sales.deals_closed", "sales.discount_rate"}),
+        ("csat", set()),
+        ("support", set()),
+    ]:
+        response = page.request.get(autocomplete + term)
+        assert response.status == 200
+        texts = {result["text"].split(" ")[0] for result in response.json()["results"]}
+        assert texts == expected, term
+
+    # Add a goal for the manager's own silo through the add form.
+    page.goto(f"{base_url}/admin/goals/goal/add/")
+    page.select_option("#id_cycle", label="FY2027")
+    page.click(".field-kpi .select2-selection")
+    search = page.locator(".select2-container--open .select2-search__field")
+    results = page.locator("#select2-id_kpi-results > li")
+    search.fill("deals")
+    expect(results).to_have_text(["sales.deals_closed (Deals closed)"])
+    search.fill("csat")
+    expect(results).to_have_text(["No results found"])
+    search.fill("deals")
+    expect(results).to_have_text(["sales.deals_closed (Deals closed)"])
+    save_screenshot(page, "admin-goal-kpi-autocomplete.png")
+    results.filter(has_text="sales.deals_closed").click()
+    expect(page.locator("#id_kpi")).to_have_value(str(deals_closed.pk))
+    page.fill("#id_name", "Close more deals")
+    page.fill("#id_baseline", "100")
+    page.fill("#id_target", "150")
+    page.fill("#id_period_start", "2027-01-01")
+    page.fill("#id_period_end", "2027-12-01")
+    page.click("input[name=_save]")
+
+    expect(page).to_have_url(f"{base_url}/admin/goals/goal/")
+    expect(page.locator(".messagelist .success")).to_have_text(
+        "The goal “Close more deals” was added successfully."
+    )
+    save_screenshot(page, "admin-goal-saved.png")
+
+    goal = Goal.objects.select_related("kpi").get()
+    assert goal.kpi.key == "sales.deals_closed"
+    assert goal.cycle_id == cycle.pk
+    assert goal.name == "Close more deals"
+    assert goal.baseline == 100.0
+    assert goal.target == 150.0
+    assert (goal.target_low, goal.target_high) == (None, None)
+    assert (goal.period_start, goal.period_end) == (
+        dt.date(2027, 1, 1),
+        dt.date(2027, 12, 1),
+    )
+    assert goal.owner == manager_a
+    assert goal.history.count() == 1
+    record = goal.history.first()
+    assert record.history_type == "+"
+    assert record.history_user == manager_a
