@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from metrics.models import (
+    FINITE_MAX,
     KPI,
     Direction,
     finite_check,
@@ -31,7 +32,9 @@ class Goal(models.Model):
     cycle = models.ForeignKey(
         "planning.PlanningCycle", on_delete=models.PROTECT, related_name="goals"
     )
-    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="goals")
+    kpi = models.ForeignKey(
+        KPI, on_delete=models.PROTECT, related_name="goals", verbose_name="KPI"
+    )
     name = models.CharField(max_length=200, blank=True)
     baseline = models.FloatField(validators=[validate_finite])
     target = models.FloatField(null=True, blank=True, validators=[validate_finite])
@@ -193,7 +196,7 @@ class Contribution(models.Model):
                 violation_error_message="This goal already contributes to the shared goal.",
             ),
             models.CheckConstraint(
-                condition=Q(weight__gt=0) & Q(weight__lt=float("inf")),
+                condition=Q(weight__gt=0) & Q(weight__lte=FINITE_MAX),
                 name="contribution_weight_positive",
                 violation_error_message="The weight must be a positive finite number.",
             ),

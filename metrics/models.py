@@ -1,6 +1,7 @@
 """Silos, their KPIs and measurements, and declared cross-silo impact links."""
 
 import math
+import sys
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,16 +12,17 @@ from simple_history.models import HistoricalRecords
 
 from metrics import periods
 
-# float("inf") in a CHECK constraint rejects NaN too: in PostgreSQL NaN sorts above every
-# number, so "NaN < Infinity" is false.
-FINITE_MAX = float("inf")
+# The largest finite double bounds the CHECK: infinities fall outside it, and so does NaN,
+# which PostgreSQL sorts above every number. (A literal "inf" would not survive as SQL in
+# SQLite, the embedded default database.)
+FINITE_MAX = sys.float_info.max
 
 
 def finite_check(field: str, name: str) -> models.CheckConstraint:
     """Return a constraint that rejects NaN and infinities in the float ``field``."""
     return models.CheckConstraint(
-        condition=Q(**{f"{field}__lt": FINITE_MAX})
-        & Q(**{f"{field}__gt": -FINITE_MAX}),
+        condition=Q(**{f"{field}__lte": FINITE_MAX})
+        & Q(**{f"{field}__gte": -FINITE_MAX}),
         name=name,
         violation_error_message=f"{field} must be a finite number.",
     )
@@ -30,7 +32,7 @@ def finite_or_null_check(field: str, name: str) -> models.CheckConstraint:
     """Return a constraint that rejects NaN and infinities but allows NULL."""
     return models.CheckConstraint(
         condition=Q(**{f"{field}__isnull": True})
-        | (Q(**{f"{field}__lt": FINITE_MAX}) & Q(**{f"{field}__gt": -FINITE_MAX})),
+        | (Q(**{f"{field}__lte": FINITE_MAX}) & Q(**{f"{field}__gte": -FINITE_MAX})),
         name=name,
         violation_error_message=f"{field} must be a finite number.",
     )
@@ -194,7 +196,9 @@ class KPI(models.Model):
 class Measurement(models.Model):
     """The value of a KPI for one period (named by its first day)."""
 
-    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="measurements")
+    kpi = models.ForeignKey(
+        KPI, on_delete=models.PROTECT, related_name="measurements", verbose_name="KPI"
+    )
     period = models.DateField(help_text="First day of the period.")
     value = models.FloatField(validators=[validate_finite])
     source = models.CharField(max_length=100, blank=True)
