@@ -131,6 +131,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's default config gives "django" a console handler of its own; propagate to
+    # the root handler only, or each line prints twice.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 
 # Celery. Without REDIS_URL tasks run in-process (eager), which keeps the
