@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
+from django.views.generic import RedirectView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -15,6 +16,7 @@ admin.site.site_title = "ducttape admin"
 admin.site.index_title = "Silos, KPIs, goals and the planning cycle"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

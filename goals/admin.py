@@ -9,7 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from goals.models import Contribution, Goal, SharedGoal
 from goals.selectors import goal_attainment, goal_list_with_actuals
-from metrics.admin import SILO_FILTER, SiloScopedAdminMixin
+from metrics.admin import SILO_FILTER, SiloScopedAdminMixin, human_number
 
 
 @admin.register(Goal)
@@ -19,7 +19,7 @@ class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
         "__str__",
         "silo",
         "cycle",
-        "baseline",
+        "baseline_display",
         "target_display",
         "period_end",
         "actual_display",
@@ -57,16 +57,21 @@ class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
     def silo(self, goal: Goal) -> str:
         return goal.kpi.silo.name
 
+    @admin.display(description="Baseline", ordering="baseline")
+    def baseline_display(self, goal: Goal) -> str:
+        return f"{human_number(goal.baseline)} {goal.kpi.unit}"
+
     @admin.display(description="Target")
     def target_display(self, goal: Goal) -> str:
         if goal.target is not None:
-            return f"{goal.target:g} {goal.kpi.unit}"
-        return f"{goal.target_low:g}-{goal.target_high:g} {goal.kpi.unit}"
+            return f"{human_number(goal.target)} {goal.kpi.unit}"
+        low, high = human_number(goal.target_low), human_number(goal.target_high)  # type: ignore[arg-type]
+        return f"{low} to {high} {goal.kpi.unit}"
 
     @admin.display(description="Actual", ordering="actual")
     def actual_display(self, goal: Goal) -> str:
         actual = getattr(goal, "actual", None)
-        return "-" if actual is None else f"{actual:.4g} {goal.kpi.unit}"
+        return "-" if actual is None else f"{human_number(actual)} {goal.kpi.unit}"
 
     @admin.display(description="Progress")
     def progress(self, goal: Goal) -> str:

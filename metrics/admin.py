@@ -22,6 +22,14 @@ from metrics.selectors import (
     users_assignable_by,
 )
 
+
+def human_number(value: float) -> str:
+    """Format a KPI value for a person: thousands separated, at most 4 significant digits."""
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 # A silo manager's filters list only the silos (and KPIs) of rows they can see.
 SILO_FILTER = admin.RelatedOnlyFieldListFilter
 
@@ -167,7 +175,8 @@ class KPIAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
     def latest(self, kpi: KPI) -> str:
         if kpi.latest_period is None:  # type: ignore[attr-defined]
             return "-"
-        return f"{kpi.latest_value:g} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"  # type: ignore[attr-defined]
+        value = human_number(kpi.latest_value)  # type: ignore[attr-defined]
+        return f"{value} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"  # type: ignore[attr-defined]  # type: ignore[attr-defined]
 
 
 @admin.register(Measurement)

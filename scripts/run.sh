@@ -84,7 +84,6 @@ print_urls() {
 ducttape is running:
   App:    http://$HOST:$PORT/
   Admin:  http://$HOST:$PORT/admin/   (demo logins: see the seed_demo output above)
-  API:    http://$HOST:$PORT/api/
   Health: http://$HOST:$PORT/healthz
 Press Ctrl-C to stop.
 

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from goals.models import Goal
+from metrics.admin import human_number
 from metrics.models import KPI, Measurement
 from tests import factories
 
@@ -354,3 +355,23 @@ def test_filters_and_owner_choices_name_only_the_managers_silo(
         "colleague_a",
         "manager_a",
     ]
+
+
+def test_site_root_leads_to_the_admin(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.url == "/admin/"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (1_492_113.4, "1,492,113"),
+        (12_000.0, "12,000"),
+        (5.5432, "5.543"),
+        (179.0, "179"),
+    ],
+)
+def test_admin_numbers_are_readable(value, shown):
+    assert human_number(value) == shown
