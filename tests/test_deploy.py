@@ -150,6 +150,52 @@ def test_check_deploy_fails_with_debug_and_default_key():
         assert f"(security.{warning})" in result.stderr
 
 
+# --- Celery without and with Redis ---------------------------------------------------------
+
+
+def celery_settings(**environment: str) -> dict[str, Any]:
+    """Return the Celery settings a fresh process resolves from ``environment``."""
+    process_environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in settings_environment_names()
+    }
+    process_environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base", **environment
+    )
+    script = (
+        "import json, django; django.setup(); from config import celery_app as app; "
+        "print(json.dumps({'eager': app.conf.task_always_eager, "
+        "'broker': app.conf.broker_url, 'acks_late': app.conf.task_acks_late}))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=process_environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_without_redis_url_tasks_run_in_process():
+    assert celery_settings() == {
+        "eager": True,
+        "broker": "memory://",
+        "acks_late": True,
+    }
+
+
+def test_with_redis_url_tasks_go_to_redis():
+    assert celery_settings(REDIS_URL="redis://127.0.0.1:6379/3") == {
+        "eager": False,
+        "broker": "redis://127.0.0.1:6379/3",
+        "acks_late": True,
+    }
+
+
 # --- /healthz ----------------------------------------------------------------------------
 
 
