@@ -1,0 +1,10 @@
+from rest_framework.routers import DefaultRouter
+
+from goals.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("goals", views.GoalViewSet, basename="goal")
+router.register("shared-goals", views.SharedGoalViewSet, basename="shared-goal")
+
+urlpatterns = router.urls

@@ -1,0 +1,12 @@
+from rest_framework.routers import DefaultRouter
+
+from metrics.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("silos", views.SiloViewSet, basename="silo")
+router.register("kpis", views.KPIViewSet, basename="kpi")
+router.register("links", views.ImpactLinkViewSet, basename="link")
+router.register("measurements", views.MeasurementViewSet, basename="measurement")
+
+urlpatterns = router.urls

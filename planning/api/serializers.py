@@ -1,0 +1,79 @@
+"""Serializers of planning cycles with their priorities, RACI, funding and sign-offs."""
+
+from rest_framework import serializers
+
+from planning.models import (
+    FundingAllocation,
+    PlanningCycle,
+    Priority,
+    Responsibility,
+    SignOff,
+)
+
+
+class ResponsibilitySerializer(serializers.ModelSerializer):
+    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Responsibility
+        fields = ["silo", "role"]
+
+
+class FundingAllocationSerializer(serializers.ModelSerializer):
+    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = FundingAllocation
+        fields = ["silo", "amount"]
+
+
+class PrioritySerializer(serializers.ModelSerializer):
+    accountable_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    responsibilities = ResponsibilitySerializer(many=True, read_only=True)
+    funding = FundingAllocationSerializer(
+        source="allocations", many=True, read_only=True
+    )
+
+    class Meta:
+        model = Priority
+        fields = [
+            "id",
+            "rank",
+            "title",
+            "description",
+            "accountable_silo",
+            "responsibilities",
+            "funding",
+        ]
+
+
+class SignOffSerializer(serializers.ModelSerializer):
+    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = SignOff
+        fields = ["silo", "user", "signed_at", "note"]
+
+
+class PlanningCycleSerializer(serializers.ModelSerializer):
+    silos = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    priorities = PrioritySerializer(many=True, read_only=True)
+    sign_offs = SignOffSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PlanningCycle
+        fields = [
+            "id",
+            "name",
+            "start_date",
+            "end_date",
+            "phase",
+            "budget",
+            "currency",
+            "silos",
+            "priorities",
+            "sign_offs",
+            "created_at",
+            "updated_at",
+        ]
