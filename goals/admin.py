@@ -5,15 +5,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
 from goals.models import Contribution, Goal, SharedGoal
 from goals.selectors import goal_attainment, goal_list_with_actuals
-from metrics.admin import SILO_FILTER, SiloScopedAdminMixin, human_number
+from metrics.admin import SILO_FILTER, HistoryAdmin, SiloScopedAdminMixin, human_number
 
 
 @admin.register(Goal)
-class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
+class GoalAdmin(SiloScopedAdminMixin, HistoryAdmin):
     silo_lookup = "kpi__silo_id"
     list_display = [
         "__str__",
@@ -75,7 +74,11 @@ class GoalAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
 
     @admin.display(description="Progress")
     def progress(self, goal: Goal) -> str:
-        value = goal_attainment(goal)
+        try:
+            value = goal_attainment(goal)
+        except ValueError:
+            # The goal no longer fits its KPI (direction changed since it was set).
+            return "goal does not fit the KPI's direction"
         return "no data" if value is None else f"{value:.0%}"
 
 
@@ -89,8 +92,14 @@ class ContributionFormSet(BaseInlineFormSet):
             if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
                 continue
             goal = form.cleaned_data.get("goal")
-            if goal is not None:
-                silos.add(goal.kpi.silo_id)
+            if goal is None:
+                continue
+            # On "add" the shared goal is unsaved, so the model's own check cannot run.
+            if goal.cycle_id != self.instance.cycle_id:
+                raise ValidationError(
+                    f"The goal {goal} belongs to another cycle than the shared goal."
+                )
+            silos.add(goal.kpi.silo_id)
         if len(silos) < 2:
             raise ValidationError(
                 "A shared goal needs contributions from goals of at least two "
@@ -106,7 +115,7 @@ class ContributionInline(admin.TabularInline):
 
 
 @admin.register(SharedGoal)
-class SharedGoalAdmin(SimpleHistoryAdmin):
+class SharedGoalAdmin(HistoryAdmin):
     list_display = ["name", "cycle", "owner", "contribution_count"]
     list_filter = ["cycle"]
     search_fields = ["name", "description"]

@@ -6,7 +6,7 @@ cycle's fields through the relation but never import planning code.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
@@ -92,7 +92,13 @@ class Goal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name or f"{self.kpi.key} in {self.cycle}"
+        if self.name:
+            return self.name
+        try:
+            return f"{self.kpi.key} in {self.cycle}"
+        except ObjectDoesNotExist:
+            # History can outlive the KPI and the cycle: name them by id then.
+            return f"KPI {self.kpi_id} in cycle {self.cycle_id}"
 
     @property
     def silo(self):

@@ -4,8 +4,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 from simple_history.admin import SimpleHistoryAdmin
@@ -34,6 +35,28 @@ def human_number(value: float) -> str:
 SILO_FILTER = admin.RelatedOnlyFieldListFilter
 
 
+class HistoryAdmin(SimpleHistoryAdmin):
+    """simple-history's admin with its "revert" form made read-only.
+
+    The library saves a POST to an old version's form after checking only view or change
+    permission on that old version, which would let a reader write, or a manager move an
+    object back into their silo. History here is a record: it is viewed, never replayed.
+    """
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
+    ) -> HttpResponse:  # type: ignore[no-untyped-def]
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        model = self.model
+        if (
+            model._default_manager.filter(pk=object_id).exists()
+            and not self.get_queryset(request).filter(pk=object_id).exists()
+        ):
+            raise Http404
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 class SiloScopedAdminMixin:
     """Confine an admin to the silos a user may work on (see ``admin_silo_scope``).
 
@@ -53,7 +76,12 @@ class SiloScopedAdminMixin:
     def object_silo_id(self, obj: Any) -> int:
         value = obj
         for part in self.silo_lookup.split("__"):
-            value = getattr(value, part)
+            try:
+                value = getattr(value, part)
+            except ObjectDoesNotExist:
+                # A deleted object's history can outlive its KPI: ask the KPI's history.
+                kpi_id = getattr(value, f"{part}_id")
+                return KPI.history.filter(id=kpi_id).latest().silo_id  # type: ignore[attr-defined]
         return value
 
     def in_scope(self, request: HttpRequest, obj: Any) -> bool:
@@ -95,7 +123,7 @@ class SiloScopedAdminMixin:
 
 
 @admin.register(Silo)
-class SiloAdmin(SimpleHistoryAdmin):
+class SiloAdmin(HistoryAdmin):
     list_display = ["name", "slug", "position", "kpi_count", "manager_list"]
     list_editable = ["position"]
     search_fields = ["name", "slug", "description"]
@@ -111,6 +139,19 @@ class SiloAdmin(SimpleHistoryAdmin):
             .prefetch_related("managers")
         )
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Silo | None = None
+    ) -> list[str]:
+        # KPI keys start with the silo's slug and never change, so neither may the slug.
+        if obj is not None and obj.kpis.exists():
+            return ["slug"]
+        return []
+
+    def get_prepopulated_fields(
+        self, request: HttpRequest, obj: Silo | None = None
+    ) -> dict:
+        return {} if obj is not None and obj.kpis.exists() else self.prepopulated_fields
+
     @admin.display(description="KPIs", ordering="kpi_count")
     def kpi_count(self, silo: Silo) -> int:
         return silo.kpi_count  # type: ignore[attr-defined]
@@ -121,7 +162,7 @@ class SiloAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(KPI)
-class KPIAdmin(SiloScopedAdminMixin, SimpleHistoryAdmin):
+class KPIAdmin(SiloScopedAdminMixin, HistoryAdmin):
     silo_lookup = "silo_id"
     list_display = [
         "key",
@@ -219,7 +260,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin
 
 
 @admin.register(ImpactLink)
-class ImpactLinkAdmin(SimpleHistoryAdmin):
+class ImpactLinkAdmin(HistoryAdmin):
     list_display = ["leader_kpi", "effect", "affected_kpi", "lag", "declared_by"]
     list_filter = ["effect", "leader_silo", "affected_silo"]
     search_fields = ["leader_kpi__key", "affected_kpi__key", "rationale"]
@@ -229,6 +270,14 @@ class ImpactLinkAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImpactLink]:
         # Managers see the links that touch their own silos; the CCO team sees all.
         return links_touching(admin_silo_scope(request.user))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The history view falls back to a link's last copy: scope it like the list.
+        allowed = super().has_view_permission(request, obj)
+        if obj is None or not allowed:
+            return allowed
+        scope = admin_silo_scope(request.user)
+        return scope is None or bool({obj.leader_silo_id, obj.affected_silo_id} & scope)
 
     def save_model(
         self, request: HttpRequest, obj: ImpactLink, form, change: bool

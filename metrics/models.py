@@ -182,15 +182,42 @@ class KPI(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.pk is not None:
-            frozen = KPI.objects.filter(pk=self.pk).values("silo_id", "slug").first()
-            if frozen and (
-                frozen["silo_id"] != self.silo_id or frozen["slug"] != self.slug
-            ):
-                raise ValidationError(
-                    "The silo and slug of a KPI cannot change: its key "
-                    f"{self.key!r} is in use by reports and imports."
-                )
+        if self.pk is None:
+            return
+        frozen = (
+            KPI.objects.filter(pk=self.pk)
+            .values("silo_id", "slug", "direction", "frequency")
+            .first()
+        )
+        if frozen is None:
+            return
+        if frozen["silo_id"] != self.silo_id or frozen["slug"] != self.slug:
+            raise ValidationError(
+                "The silo and slug of a KPI cannot change: its key "
+                f"{self.key!r} is in use by reports and imports."
+            )
+        is_band = {frozen["direction"], self.direction} & {Direction.TARGET_BAND}
+        if (
+            frozen["direction"] != self.direction and is_band and self.goals.exists()  # type: ignore[attr-defined]
+        ):
+            raise ValidationError(
+                {
+                    "direction": "Goals on this KPI set a "
+                    + (
+                        "band"
+                        if frozen["direction"] == Direction.TARGET_BAND
+                        else "target"
+                    )
+                    + "; change or delete them before switching to or from a target band."
+                }
+            )
+        if frozen["frequency"] != self.frequency and self.measurements.exists():  # type: ignore[attr-defined]
+            raise ValidationError(
+                {
+                    "frequency": "This KPI has measurements for its current periods; "
+                    "its frequency cannot change."
+                }
+            )
 
 
 class Measurement(models.Model):

@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from metrics.models import KPI, ImpactLink, Measurement, Silo
-from metrics.roles import User, is_bi_reader, is_cco
+from metrics.roles import User, is_bi_reader, is_cco, is_silo_manager
 
 
 def silos_writable_by(user: User) -> QuerySet[Silo]:
@@ -16,7 +16,8 @@ def silos_writable_by(user: User) -> QuerySet[Silo]:
     """
     if is_cco(user):
         return Silo.objects.all()
-    if not user.is_authenticated or not user.is_active:
+    # Being listed on a silo is not enough: the role grants the right to write.
+    if not is_silo_manager(user):
         return Silo.objects.none()
     return Silo.objects.filter(managers=user)
 
@@ -56,9 +57,9 @@ def admin_silo_scope(user: User) -> set[int] | None:
     writable = silo_ids_writable_by(user)
     if writable is None:
         return None
-    if not writable and is_bi_reader(user):
-        return None
-    return writable
+    if is_silo_manager(user):
+        return writable
+    return None if is_bi_reader(user) else set()
 
 
 def scope_by_silo(

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
 
+from metrics.admin import HistoryAdmin
 from planning.models import (
     FundingAllocation,
     PlanningCycle,
@@ -29,7 +29,7 @@ class SignOffInline(admin.TabularInline):
 
 
 @admin.register(PlanningCycle)
-class PlanningCycleAdmin(SimpleHistoryAdmin):
+class PlanningCycleAdmin(HistoryAdmin):
     list_display = [
         "name",
         "phase",
@@ -93,7 +93,7 @@ class FundingAllocationInline(admin.TabularInline):
 
 
 @admin.register(Priority)
-class PriorityAdmin(SimpleHistoryAdmin):
+class PriorityAdmin(HistoryAdmin):
     list_display = ["title", "cycle", "rank", "accountable_silo"]
     list_filter = ["cycle", "accountable_silo"]
     search_fields = ["title", "description"]

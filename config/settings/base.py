@@ -201,3 +201,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
 )
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
+# Only users who may add measurements may import them (django-import-export's default
+# lets anyone with access to the change list import).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+# History is a record: hide simple-history's "revert" button (HistoryAdmin refuses it too).
+SIMPLE_HISTORY_REVERT_DISABLED = True
