@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from metrics import periods
 from metrics.models import (
     FINITE_MAX,
     KPI,
@@ -125,6 +126,41 @@ class Goal(models.Model):
                 errors["target_high"] = "Set both edges of the target band."
             if not is_band and self.target is None:
                 errors["target"] = "Set the target value."
+            if self.target is not None and self.baseline is not None:
+                # A target on the worsening side would turn progress upside down.
+                if self.kpi.direction == Direction.HIGHER_IS_BETTER and (
+                    self.target < self.baseline
+                ):
+                    errors["target"] = (
+                        "Higher is better for this KPI: the target must not be below "
+                        f"the baseline ({self.baseline:g})."
+                    )
+                if self.kpi.direction == Direction.LOWER_IS_BETTER and (
+                    self.target > self.baseline
+                ):
+                    errors["target"] = (
+                        "Lower is better for this KPI: the target must not be above "
+                        f"the baseline ({self.baseline:g})."
+                    )
+            for field in ("period_start", "period_end"):
+                day = getattr(self, field)
+                if day is not None and not periods.is_period_start(
+                    day, self.kpi.frequency
+                ):
+                    errors[field] = (
+                        f"A {self.kpi.frequency} KPI's period must be "
+                        f"{periods.describe_period_start(self.kpi.frequency)}."
+                    )
+        if self.cycle_id is not None and self.period_start and self.period_end:
+            cycle = self.cycle
+            if not (cycle.start_date <= self.period_start <= cycle.end_date) or not (
+                cycle.start_date <= self.period_end <= cycle.end_date
+            ):
+                errors.setdefault(
+                    "period_end",
+                    f"The goal's periods must lie within {cycle} "
+                    f"({cycle.start_date:%Y-%m-%d} to {cycle.end_date:%Y-%m-%d}).",
+                )
         if (
             self.target_low is not None
             and self.target_high is not None

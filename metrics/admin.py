@@ -11,7 +11,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 from simple_history.admin import SimpleHistoryAdmin
 
-from metrics.imports import MeasurementResource
+from metrics.imports import MeasurementImportForm, MeasurementResource
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.selectors import (
     admin_silo_scope,
@@ -225,6 +225,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin
     silo_lookup = "kpi__silo_id"
     resource_classes = [MeasurementResource]
     import_formats = [CSV]
+    import_form_class = MeasurementImportForm
     export_formats = [CSV]
     list_display = ["kpi", "period", "value", "source", "updated_at"]
     list_filter = [("kpi__silo", SILO_FILTER), "kpi__frequency", "source"]

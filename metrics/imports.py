@@ -9,10 +9,27 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
+from import_export.forms import ImportForm
 
 from metrics.models import KPI, Measurement
 from metrics.roles import User
 from metrics.selectors import kpis_writable_by
+
+
+class MeasurementImportForm(ImportForm):
+    """The admin's import form, refusing files too large to preview in one request."""
+
+    MAX_BYTES = 5 * 1024 * 1024
+
+    def clean_import_file(self) -> Any:
+        upload = self.cleaned_data["import_file"]
+        if upload.size > self.MAX_BYTES:
+            raise ValidationError(
+                f"The file is {upload.size / 1_048_576:.1f} MB; the admin imports at "
+                f"most {self.MAX_BYTES // 1_048_576} MB at once. Split it, or use the "
+                "bulk API for pipelines."
+            )
+        return upload
 
 
 class ScopedKPIWidget(widgets.ForeignKeyWidget):

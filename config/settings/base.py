@@ -195,7 +195,7 @@ SPECTACULAR_SETTINGS = {
 # Imports from the admin run in one transaction: a file with any bad row writes nothing.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
-# Large CSV uploads are read in memory by the import form; cap them.
+# Request bodies (not files: the import form caps those itself) held in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
     "DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024
 )

@@ -34,9 +34,12 @@ def test_one_goal_per_kpi_and_cycle():
 )
 def test_database_holds_target_or_band(target, low, high, allowed):
     goal = factories.GoalFactory.build(
-        kpi=factories.KPIFactory(), target=target, target_low=low, target_high=high
+        cycle=factories.CycleFactory(),
+        kpi=factories.KPIFactory(),
+        target=target,
+        target_low=low,
+        target_high=high,
     )
-    goal.cycle.save()
     if allowed:
         goal.save()
     else:
@@ -47,8 +50,9 @@ def test_database_holds_target_or_band(target, low, high, allowed):
 
 def test_band_kpi_goal_needs_a_band_not_a_target():
     kpi = factories.KPIFactory(direction="target_band", band_low=1.0, band_high=2.0)
-    goal = factories.GoalFactory.build(kpi=kpi, target=1.5)
-    goal.cycle.save()
+    goal = factories.GoalFactory.build(
+        cycle=factories.CycleFactory(), kpi=kpi, target=1.5
+    )
 
     with pytest.raises(ValidationError) as excinfo:
         goal.full_clean()
@@ -59,11 +63,11 @@ def test_band_kpi_goal_needs_a_band_not_a_target():
 
 def test_goal_due_period_must_not_precede_its_start():
     goal = factories.GoalFactory.build(
+        cycle=factories.CycleFactory(),
         kpi=factories.KPIFactory(),
         period_start=dt.date(2027, 6, 1),
         period_end=dt.date(2027, 1, 1),
     )
-    goal.cycle.save()
 
     with pytest.raises(ValidationError) as excinfo:
         goal.full_clean()
@@ -96,3 +100,54 @@ def test_contribution_goal_must_share_the_cycle():
     assert excinfo.value.message_dict["goal"] == [
         "The goal belongs to another cycle than the shared goal."
     ]
+
+
+@pytest.mark.parametrize(
+    ("direction", "baseline", "target", "error"),
+    [
+        ("higher_is_better", 100.0, 80.0, "must not be below the baseline (100)"),
+        ("lower_is_better", 5.0, 6.0, "must not be above the baseline (5)"),
+        ("higher_is_better", 100.0, 100.0, None),
+        ("lower_is_better", 5.0, 4.0, None),
+    ],
+)
+def test_target_must_lie_on_the_improving_side(direction, baseline, target, error):
+    goal = factories.GoalFactory.build(
+        cycle=factories.CycleFactory(),
+        kpi=factories.KPIFactory(direction=direction),
+        baseline=baseline,
+        target=target,
+    )
+
+    if error is None:
+        goal.full_clean()
+    else:
+        with pytest.raises(ValidationError) as excinfo:
+            goal.full_clean()
+        assert error in excinfo.value.message_dict["target"][0]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field", "message"),
+    [
+        (
+            dt.date(2027, 1, 15),
+            dt.date(2027, 12, 1),
+            "period_start",
+            "first day of a month",
+        ),
+        (dt.date(2026, 6, 1), dt.date(2027, 3, 1), "period_end", "must lie within FY"),
+        (dt.date(2027, 1, 1), dt.date(2028, 1, 1), "period_end", "must lie within FY"),
+    ],
+)
+def test_goal_periods_start_periods_inside_the_cycle(start, end, field, message):
+    goal = factories.GoalFactory.build(
+        cycle=factories.CycleFactory(name="FY2027"),
+        kpi=factories.KPIFactory(),
+        period_start=start,
+        period_end=end,
+    )
+
+    with pytest.raises(ValidationError) as excinfo:
+        goal.full_clean()
+    assert message in excinfo.value.message_dict[field][0]

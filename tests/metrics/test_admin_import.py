@@ -147,3 +147,23 @@ def test_export_is_scoped_to_the_managers_silos(client, kpis, manager_a):
         "kpi,period,value,source",
         "sales.deals_closed,2024-01-01,3.0,",
     ]
+
+
+def test_a_file_over_the_size_cap_is_refused_before_reading(client, kpis, manager_a):
+    from metrics.imports import MeasurementImportForm
+
+    client.force_login(manager_a)
+    row = "sales.deals_closed,2024-01-01,12\n"
+    text = "kpi,period,value\n" + row * (
+        MeasurementImportForm.MAX_BYTES // len(row) + 1
+    )
+
+    response = upload(client, text)
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors["import_file"]
+    assert errors == [
+        "The file is 5.0 MB; the admin imports at most 5 MB at once. Split it, or use "
+        "the bulk API for pipelines."
+    ]
+    assert Measurement.objects.count() == 0
