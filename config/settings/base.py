@@ -137,6 +137,19 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 
+# The cache holds API throttle counters: shared through Redis when there is one, so
+# every gunicorn worker counts the same requests.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL", default=""),
+        }
+        if env.str("REDIS_URL", default="")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Celery. Without REDIS_URL tasks run in-process (eager), which keeps the
 # single-command demo free of any service.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -173,8 +186,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "metrics.api.permissions.HasRole",
+        "metrics.api.permissions.RolePermission",
     ],
+    "EXCEPTION_HANDLER": "metrics.api.exceptions.api_exception_handler",
+    # Per-user limits (BI tools poll; a runaway script should get a 429 with
+    # Retry-After, not take the service down).
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
     "DEFAULT_PAGINATION_CLASS": "metrics.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -1,0 +1,44 @@
+"""One JSON error format for the whole API, and 4xx (never 500) for refusals the
+database or Django raise below DRF."""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Return DRF's response for API errors, and a JSON 4xx for known refusals."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        blockers = sorted(
+            {type(obj)._meta.verbose_name_plural for obj in exc.protected_objects}
+        )
+        return Response(
+            {
+                "detail": "Cannot delete: other records depend on it "
+                f"({', '.join(str(name) for name in blockers)}). Remove those first."
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"detail": f"The change conflicts with existing data: {_first_line(exc)}"},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, (RequestDataTooBig, TooManyFieldsSent)):
+        return Response(
+            {"detail": "The request body is too large."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,35 @@
+"""Related fields that name objects by slug or key and refuse objects out of scope."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+
+class ScopedSlugRelatedField(serializers.SlugRelatedField):
+    """A slug-named relation whose target must also be writable by the requesting user.
+
+    An unknown slug is a 400 that names it; a known object outside the user's scope (say,
+    another silo's KPI) is a 403, so a create or a PATCH that points across silos is
+    refused as a permission matter, not mistaken for a typo.
+    """
+
+    def __init__(
+        self,
+        *,
+        writable: Callable[[Any], QuerySet],
+        denied_message: str,
+        **kwargs: Any,
+    ) -> None:
+        self.writable = writable
+        self.denied_message = denied_message
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        obj = super().to_internal_value(data)
+        user = self.context["request"].user
+        if not self.writable(user).filter(pk=obj.pk).exists():
+            raise PermissionDenied(self.denied_message.format(value=data))
+        return obj
