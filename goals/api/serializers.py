@@ -1,17 +1,38 @@
-"""Serializers of silo goals and shared goals (KPIs by key, silos by slug)."""
+"""Serializers of silo goals and shared goals (KPIs by key, silos by slug, cycles by name)."""
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from goals.models import Contribution, Goal, SharedGoal
+from metrics.api.fields import ScopedSlugRelatedField
+from metrics.models import KPI
+from metrics.selectors import kpis_writable_by, users_assignable_by
+
+# Goals refer to cycles by model reference only (imports run planning -> goals).
+Cycle = Goal._meta.get_field("cycle").related_model
 
 
 class GoalSerializer(serializers.ModelSerializer):
-    cycle = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    cycle = serializers.SlugRelatedField(
+        slug_field="name", queryset=Cycle.objects.all()
+    )
+    kpi = ScopedSlugRelatedField(
+        slug_field="key",
+        queryset=KPI.objects.all(),
+        writable=kpis_writable_by,
+        denied_message="The KPI {value!r} belongs to a silo you do not manage.",
+    )
     silo = serializers.SlugRelatedField(
         source="kpi.silo", slug_field="slug", read_only=True
     )
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = ScopedSlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        writable=users_assignable_by,
+        denied_message="{value!r} is not a manager of your silos.",
+        required=False,
+        allow_null=True,
+    )
 
     class Meta:
         model = Goal
@@ -32,10 +53,14 @@ class GoalSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators: list = []
 
 
 class ContributionSerializer(serializers.ModelSerializer):
-    goal = serializers.PrimaryKeyRelatedField(read_only=True)
+    goal = serializers.PrimaryKeyRelatedField(
+        queryset=Goal.objects.select_related("kpi")
+    )
     kpi = serializers.SlugRelatedField(
         source="goal.kpi", slug_field="key", read_only=True
     )
@@ -49,9 +74,16 @@ class ContributionSerializer(serializers.ModelSerializer):
 
 
 class SharedGoalSerializer(serializers.ModelSerializer):
-    cycle = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    contributions = ContributionSerializer(many=True, read_only=True)
+    cycle = serializers.SlugRelatedField(
+        slug_field="name", queryset=Cycle.objects.all()
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+    )
+    contributions = ContributionSerializer(many=True)
 
     class Meta:
         model = SharedGoal
@@ -65,3 +97,5 @@ class SharedGoalSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators: list = []

@@ -1,25 +1,40 @@
-"""Read-only API views of silo goals and shared goals."""
+"""API views of silo goals and shared goals."""
 
-from django.db.models import Prefetch
+from typing import Any
 
+from django.db.models import Prefetch, QuerySet
+
+from goals import services
 from goals.api.serializers import GoalSerializer, SharedGoalSerializer
 from goals.filtersets import GoalFilterSet, SharedGoalFilterSet
 from goals.models import Contribution, Goal, SharedGoal
-from metrics.api.views import ReadOnlyViewSet
+from goals.selectors import goals_writable_by
+from metrics.api.permissions import CCO, SILO_MANAGER
+from metrics.api.views import ServiceModelViewSet
+
+GOAL_RELATIONS = ("cycle", "kpi", "kpi__silo", "owner")
 
 
-class GoalViewSet(ReadOnlyViewSet):
-    """Every silo's goals (transparency across silos is the point of alignment)."""
+class GoalViewSet(ServiceModelViewSet):
+    """Every silo's goals (transparency across silos is the point of alignment).
 
-    queryset = Goal.objects.select_related(
-        "cycle", "kpi", "kpi__silo", "owner"
-    ).order_by("id")
+    Silo managers write their own silos' goals; the CCO team writes all.
+    """
+
+    queryset = Goal.objects.select_related(*GOAL_RELATIONS).order_by("id")
     serializer_class = GoalSerializer
     filterset_class = GoalFilterSet
+    write_roles = (SILO_MANAGER,)
+
+    def get_write_queryset(self) -> QuerySet[Goal]:
+        return goals_writable_by(self.request.user).select_related(*GOAL_RELATIONS)
+
+    def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Goal:
+        return services.goal_save(user=user, goal=instance, **fields)
 
 
-class SharedGoalViewSet(ReadOnlyViewSet):
-    """Cross-silo shared goals with their weighted contributions."""
+class SharedGoalViewSet(ServiceModelViewSet):
+    """Cross-silo shared goals with their weighted contributions. The CCO team writes."""
 
     queryset = (
         SharedGoal.objects.select_related("cycle", "owner")
@@ -33,3 +48,7 @@ class SharedGoalViewSet(ReadOnlyViewSet):
     )
     serializer_class = SharedGoalSerializer
     filterset_class = SharedGoalFilterSet
+    write_roles = (CCO,)
+
+    def save_service(self, *, user: Any, instance: Any, **fields: Any) -> SharedGoal:
+        return services.shared_goal_save(user=user, shared_goal=instance, **fields)

@@ -3,7 +3,11 @@ database or Django raise below DRF."""
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+)
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
@@ -16,6 +20,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is not None:
         return response
+    if isinstance(exc, DjangoValidationError):
+        # Model validation in services: the same shape as a serializer's errors.
+        detail = (
+            exc.message_dict
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": exc.messages}
+        )
+        body = {
+            ("non_field_errors" if field == "__all__" else field): messages
+            for field, messages in detail.items()
+        }
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (ProtectedError, RestrictedError)):
         blockers = sorted(
             {type(obj)._meta.verbose_name_plural for obj in exc.protected_objects}

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from metrics.models import Silo
 from planning.models import (
     FundingAllocation,
     PlanningCycle,
@@ -57,7 +58,9 @@ class SignOffSerializer(serializers.ModelSerializer):
 
 
 class PlanningCycleSerializer(serializers.ModelSerializer):
-    silos = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    silos = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Silo.objects.all(), required=False
+    )
     priorities = PrioritySerializer(many=True, read_only=True)
     sign_offs = SignOffSerializer(many=True, read_only=True)
 
@@ -77,3 +80,6 @@ class PlanningCycleSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        # Phases move through the planning workflow, not by a plain write.
+        read_only_fields = ["id", "phase", "created_at", "updated_at"]
+        validators: list = []

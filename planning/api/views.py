@@ -1,14 +1,21 @@
 """Read-only API views of planning cycles."""
 
+from typing import Any
+
 from django.db.models import Prefetch
 
-from metrics.api.views import ReadOnlyViewSet
+from metrics.api.permissions import CCO
+from metrics.api.views import ServiceModelViewSet
+from planning import services
 from planning.api.serializers import PlanningCycleSerializer
 from planning.models import PlanningCycle, Priority, SignOff
 
 
-class PlanningCycleViewSet(ReadOnlyViewSet):
-    """Planning cycles with priorities, RACI responsibilities, funding and sign-offs."""
+class PlanningCycleViewSet(ServiceModelViewSet):
+    """Planning cycles with priorities, RACI responsibilities, funding and sign-offs.
+
+    The CCO team writes a cycle's name, dates, budget and participating silos.
+    """
 
     queryset = PlanningCycle.objects.prefetch_related(
         "silos",
@@ -22,3 +29,7 @@ class PlanningCycleViewSet(ReadOnlyViewSet):
     ).order_by("-start_date")
     serializer_class = PlanningCycleSerializer
     filterset_fields = ["phase"]
+    write_roles = (CCO,)
+
+    def save_service(self, *, user: Any, instance: Any, **fields: Any) -> PlanningCycle:
+        return services.cycle_save(user=user, cycle=instance, **fields)

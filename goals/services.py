@@ -1,0 +1,66 @@
+"""Writes of silo goals and shared goals."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from goals.models import Contribution, Goal, SharedGoal
+from metrics.roles import User
+from metrics.services import validated_save
+
+
+def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:
+    """Create a silo goal, or update ``goal``, from ``fields`` (validated in full)."""
+    return validated_save(instance=goal or Goal(), user=user, **fields)
+
+
+def shared_goal_save(
+    *,
+    user: User,
+    shared_goal: SharedGoal | None = None,
+    contributions: Sequence[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> SharedGoal:
+    """Create or update a shared goal; ``contributions`` (goal, weight) replace the old.
+
+    A shared goal needs contributions from goals of at least two different silos, all in
+    its own cycle; otherwise ValidationError, and nothing is written.
+    """
+    with transaction.atomic():
+        shared_goal = validated_save(
+            instance=shared_goal or SharedGoal(), user=user, **fields
+        )
+        if contributions is not None:
+            goals = [row["goal"] for row in contributions]
+            if len({goal.kpi.silo_id for goal in goals}) < 2:
+                raise ValidationError(
+                    {
+                        "contributions": "A shared goal needs contributions from goals "
+                        "of at least two different silos."
+                    }
+                )
+            if len({goal.pk for goal in goals}) != len(goals):
+                raise ValidationError(
+                    {"contributions": "Each goal may contribute only once."}
+                )
+            for goal in goals:
+                if goal.cycle_id != shared_goal.cycle_id:
+                    raise ValidationError(
+                        {
+                            "contributions": f"The goal {goal.pk} belongs to another "
+                            "cycle than the shared goal."
+                        }
+                    )
+            for contribution in shared_goal.contributions.all():
+                contribution._history_user = user  # type: ignore[attr-defined]
+                contribution.delete()
+            for row in contributions:
+                validated_save(
+                    instance=Contribution(shared_goal=shared_goal),
+                    user=user,
+                    goal=row["goal"],
+                    weight=row["weight"],
+                )
+    return shared_goal
