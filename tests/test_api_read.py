@@ -276,3 +276,22 @@ def test_list_query_count_does_not_grow_with_rows(api, silo_a, silo_b, reader, u
         assert api.get(url).status_code == 200
 
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_throttled_clients_get_429_with_retry_after(api, company, reader, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "2/min"})
+    # User ids restart with each test database; an earlier run's counter may linger.
+    cache.delete(f"throttle_user_{reader.pk}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(reader)}")
+
+    statuses = [api.get("/api/v1/silos/").status_code for _ in range(3)]
+    refused = api.get("/api/v1/silos/")
+
+    assert statuses == [200, 200, 429]
+    assert 55 <= int(refused["Retry-After"]) <= 60
+    assert refused.json()["detail"].startswith("Request was throttled.")
+    # The counters live in the shared cache (Redis under the test command), not per process.
+    assert cache.get(f"throttle_user_{reader.pk}") is not None
