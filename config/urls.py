@@ -1,10 +1,29 @@
 """Root URL configuration."""
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+def api_aware_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer an unknown URL under /api/ in JSON, as the API answers everything else."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def api_aware_server_error(request: HttpRequest) -> HttpResponse:
+    """Answer an unexpected error under /api/ in JSON (the detail stays in the logs)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return server_error(request)
+
+
+handler404 = api_aware_not_found
+handler500 = api_aware_server_error
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

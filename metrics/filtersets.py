@@ -1,6 +1,10 @@
 """Filters of the API lists of KPIs, links and measurements."""
 
+import datetime as dt
+from typing import Any
+
 import django_filters
+from django import forms
 
 from metrics.models import (
     KPI,
@@ -10,6 +14,42 @@ from metrics.models import (
     ImpactLink,
     Measurement,
 )
+
+
+class UTCIsoDateTimeField(forms.DateTimeField):
+    """An ISO 8601 timestamp with any offset, normalised to UTC.
+
+    Python accepts offsets up to ±23:59 but PostgreSQL only to ±15:59; converting first
+    means every offset a client may send works.
+    """
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        parsed = django_filters.fields.IsoDateTimeField().to_python(value)
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                "The timestamp falls outside the supported range.", code="invalid"
+            ) from None
+
+
+class UpdatedSinceFilter(django_filters.IsoDateTimeFilter):
+    """``updated_at >= value`` for an ISO 8601 timestamp with any offset."""
+
+    field_class = UTCIsoDateTimeField
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("field_name", "updated_at")
+        kwargs.setdefault("lookup_expr", "gte")
+        kwargs.setdefault(
+            "help_text",
+            "ISO 8601 timestamp with any offset; rows changed at or after it.",
+        )
+        super().__init__(**kwargs)
 
 
 class KPIFilterSet(django_filters.FilterSet):
@@ -51,11 +91,7 @@ class MeasurementFilterSet(django_filters.FilterSet):
     period_before = django_filters.DateFilter(
         field_name="period", lookup_expr="lte", help_text="Last period (inclusive)."
     )
-    updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="ISO 8601 timestamp with any offset; rows changed at or after it.",
-    )
+    updated_since = UpdatedSinceFilter()
 
     class Meta:
         model = Measurement

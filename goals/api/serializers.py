@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from goals.models import Contribution, Goal, SharedGoal
-from metrics.api.fields import ScopedSlugRelatedField
+from metrics.api.fields import SafeSlugRelatedField, ScopedSlugRelatedField
 from metrics.models import KPI
 from metrics.selectors import kpis_writable_by, users_assignable_by
 
@@ -13,9 +13,7 @@ Cycle = Goal._meta.get_field("cycle").related_model
 
 
 class GoalSerializer(serializers.ModelSerializer):
-    cycle = serializers.SlugRelatedField(
-        slug_field="name", queryset=Cycle.objects.all()
-    )
+    cycle = SafeSlugRelatedField(slug_field="name", queryset=Cycle.objects.all())
     kpi = ScopedSlugRelatedField(
         slug_field="key",
         queryset=KPI.objects.all(),
@@ -74,10 +72,8 @@ class ContributionSerializer(serializers.ModelSerializer):
 
 
 class SharedGoalSerializer(serializers.ModelSerializer):
-    cycle = serializers.SlugRelatedField(
-        slug_field="name", queryset=Cycle.objects.all()
-    )
-    owner = serializers.SlugRelatedField(
+    cycle = SafeSlugRelatedField(slug_field="name", queryset=Cycle.objects.all())
+    owner = SafeSlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,

@@ -8,7 +8,26 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 
-class ScopedSlugRelatedField(serializers.SlugRelatedField):
+class SafeSlugRelatedField(serializers.SlugRelatedField):
+    """A slug-named relation that refuses, as a 400, text the database cannot compare.
+
+    PostgreSQL rejects NUL characters and Python cannot encode lone surrogates; either
+    would otherwise surface as a server error during the lookup.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ScopedSlugRelatedField(SafeSlugRelatedField):
     """A slug-named relation whose target must also be writable by the requesting user.
 
     An unknown slug is a 400 that names it; a known object outside the user's scope (say,

@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from metrics.api.fields import ScopedSlugRelatedField
+from metrics.api.fields import SafeSlugRelatedField, ScopedSlugRelatedField
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.selectors import silos_writable_by
 
@@ -68,15 +68,13 @@ class KPISerializer(serializers.ModelSerializer):
 
 
 class ImpactLinkSerializer(serializers.ModelSerializer):
-    leader_kpi = serializers.SlugRelatedField(
-        slug_field="key", queryset=KPI.objects.all()
-    )
-    affected_kpi = serializers.SlugRelatedField(
-        slug_field="key", queryset=KPI.objects.all()
-    )
+    leader_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
+    affected_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
     leader_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     affected_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    declared_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    declared_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ImpactLink

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from metrics.api.fields import SafeSlugRelatedField
 from metrics.models import Silo
 from planning.models import (
     FundingAllocation,
@@ -58,7 +59,7 @@ class SignOffSerializer(serializers.ModelSerializer):
 
 
 class PlanningCycleSerializer(serializers.ModelSerializer):
-    silos = serializers.SlugRelatedField(
+    silos = SafeSlugRelatedField(
         slug_field="slug", many=True, queryset=Silo.objects.all(), required=False
     )
     priorities = PrioritySerializer(many=True, read_only=True)

@@ -1,0 +1,268 @@
+"""The authorization matrix: every operation of the OpenAPI schema for every role.
+
+Each (operation, role) pair is executed against a fresh database with a realistic
+request, and must answer the status the matrix states. An operation in the schema that
+the matrix lacks fails the suite, so a new endpoint cannot ship without deciding who may
+call it. A refused request (4xx) must leave the database exactly as it was.
+"""
+
+import hashlib
+import json
+
+import pytest
+from django.apps import apps
+from django.db import connection
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests import factories
+
+ROLES = ["anonymous", "reader", "manager_a", "manager_b", "cco", "superuser"]
+
+# Expected status per role, in ROLES order. manager_a manages silo A ("sales"), whose
+# objects the requests name; manager_b manages silo B ("support").
+READ = (401, 200, 200, 200, 200, 200)
+CCO_WRITE = {
+    201: (401, 403, 403, 403, 201, 201),
+    200: (401, 403, 403, 403, 200, 200),
+    204: (401, 403, 403, 403, 204, 204),
+}
+SILO_A_CREATE = (401, 403, 201, 403, 201, 201)
+SILO_A_UPDATE = (401, 403, 200, 404, 200, 200)
+SILO_A_DELETE = (401, 403, 204, 404, 204, 204)
+
+# (method, path) -> (path used, JSON body or None, expected statuses by role)
+MATRIX = {
+    ("GET", "/api/v1/silos/"): ("/api/v1/silos/", None, READ),
+    ("POST", "/api/v1/silos/"): (
+        "/api/v1/silos/",
+        {"slug": "legal", "name": "Legal"},
+        CCO_WRITE[201],
+    ),
+    ("GET", "/api/v1/silos/{slug}/"): ("/api/v1/silos/sales/", None, READ),
+    ("PATCH", "/api/v1/silos/{slug}/"): (
+        "/api/v1/silos/sales/",
+        {"description": "Closes deals."},
+        CCO_WRITE[200],
+    ),
+    ("DELETE", "/api/v1/silos/{slug}/"): ("/api/v1/silos/empty/", None, CCO_WRITE[204]),
+    ("GET", "/api/v1/kpis/"): ("/api/v1/kpis/", None, READ),
+    ("POST", "/api/v1/kpis/"): (
+        "/api/v1/kpis/",
+        {
+            "silo": "sales",
+            "slug": "win_rate",
+            "name": "Win rate",
+            "unit": "%",
+            "direction": "higher_is_better",
+            "frequency": "monthly",
+            "aggregation": "mean",
+        },
+        SILO_A_CREATE,
+    ),
+    ("GET", "/api/v1/kpis/{key}/"): ("/api/v1/kpis/sales.deals_closed/", None, READ),
+    ("PATCH", "/api/v1/kpis/{key}/"): (
+        "/api/v1/kpis/sales.deals_closed/",
+        {"name": "Deals won"},
+        SILO_A_UPDATE,
+    ),
+    ("DELETE", "/api/v1/kpis/{key}/"): (
+        "/api/v1/kpis/sales.unused/",
+        None,
+        SILO_A_DELETE,
+    ),
+    ("GET", "/api/v1/links/"): ("/api/v1/links/", None, READ),
+    ("POST", "/api/v1/links/"): (
+        "/api/v1/links/",
+        {
+            "leader_kpi": "sales.unused",
+            "affected_kpi": "support.csat",
+            "effect": "helps",
+            "lag": 0,
+            "rationale": "r",
+        },
+        CCO_WRITE[201],
+    ),
+    ("GET", "/api/v1/links/{id}/"): ("/api/v1/links/{link}/", None, READ),
+    ("PATCH", "/api/v1/links/{id}/"): (
+        "/api/v1/links/{link}/",
+        {"lag": 2},
+        CCO_WRITE[200],
+    ),
+    ("DELETE", "/api/v1/links/{id}/"): ("/api/v1/links/{link}/", None, CCO_WRITE[204]),
+    ("GET", "/api/v1/measurements/"): ("/api/v1/measurements/", None, READ),
+    ("GET", "/api/v1/goals/"): ("/api/v1/goals/", None, READ),
+    ("POST", "/api/v1/goals/"): (
+        "/api/v1/goals/",
+        {
+            "cycle": "FY2027",
+            "kpi": "sales.unused",
+            "baseline": 1,
+            "target": 2,
+            "period_start": "2027-01-01",
+            "period_end": "2027-06-01",
+        },
+        SILO_A_CREATE,
+    ),
+    ("GET", "/api/v1/goals/{id}/"): ("/api/v1/goals/{goal_a}/", None, READ),
+    ("PATCH", "/api/v1/goals/{id}/"): (
+        "/api/v1/goals/{goal_a}/",
+        {"target": 175},
+        SILO_A_UPDATE,
+    ),
+    ("DELETE", "/api/v1/goals/{id}/"): (
+        "/api/v1/goals/{goal_free}/",
+        None,
+        SILO_A_DELETE,
+    ),
+    ("GET", "/api/v1/shared-goals/"): ("/api/v1/shared-goals/", None, READ),
+    ("POST", "/api/v1/shared-goals/"): (
+        "/api/v1/shared-goals/",
+        {
+            "cycle": "FY2027",
+            "name": "United",
+            "contributions": [
+                {"goal": "{goal_free}", "weight": 1},
+                {"goal": "{goal_b}", "weight": 1},
+            ],
+        },
+        CCO_WRITE[201],
+    ),
+    ("GET", "/api/v1/shared-goals/{id}/"): (
+        "/api/v1/shared-goals/{shared}/",
+        None,
+        READ,
+    ),
+    ("PATCH", "/api/v1/shared-goals/{id}/"): (
+        "/api/v1/shared-goals/{shared}/",
+        {"description": "d"},
+        CCO_WRITE[200],
+    ),
+    ("DELETE", "/api/v1/shared-goals/{id}/"): (
+        "/api/v1/shared-goals/{shared}/",
+        None,
+        CCO_WRITE[204],
+    ),
+    ("GET", "/api/v1/cycles/"): ("/api/v1/cycles/", None, READ),
+    ("POST", "/api/v1/cycles/"): (
+        "/api/v1/cycles/",
+        {"name": "FY2029", "start_date": "2029-01-01", "end_date": "2029-12-31"},
+        CCO_WRITE[201],
+    ),
+    ("GET", "/api/v1/cycles/{id}/"): ("/api/v1/cycles/{cycle}/", None, READ),
+    ("PATCH", "/api/v1/cycles/{id}/"): (
+        "/api/v1/cycles/{cycle}/",
+        {"budget": "10.00"},
+        CCO_WRITE[200],
+    ),
+    ("DELETE", "/api/v1/cycles/{id}/"): (
+        "/api/v1/cycles/{empty_cycle}/",
+        None,
+        CCO_WRITE[204],
+    ),
+}
+
+
+def schema_operations() -> set[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+    }
+
+
+def test_the_matrix_covers_every_operation_of_the_schema():
+    assert schema_operations() == set(MATRIX)
+
+
+def database_fingerprint() -> str:
+    """Hash every row of every table of the domain apps (and tokens, users, groups)."""
+    digest = hashlib.sha256()
+    models = [
+        m
+        for label in ("metrics", "goals", "planning", "auth")
+        for m in apps.get_app_config(label).get_models()
+    ]
+    with connection.cursor() as cursor:
+        for model in sorted(models, key=lambda m: m._meta.db_table):
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608 - table names from the ORM
+            digest.update(repr(cursor.fetchall()).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
+    factories.SiloFactory(slug="empty", name="Empty")
+    cycle = factories.CycleFactory(name="FY2027")
+    deals = factories.KPIFactory(silo=silo_a, slug="deals_closed")
+    factories.KPIFactory(silo=silo_a, slug="unused")
+    csat = factories.KPIFactory(silo=silo_b, slug="csat", aggregation="mean")
+    factories.MeasurementFactory(kpi=deals)
+    goal_a = factories.GoalFactory(cycle=cycle, kpi=deals)
+    goal_b = factories.GoalFactory(cycle=cycle, kpi=csat)
+    other_kpi = factories.KPIFactory(silo=silo_a, slug="free")
+    goal_free = factories.GoalFactory(cycle=cycle, kpi=other_kpi)
+    shared = factories.SharedGoalFactory(cycle=cycle, name="Growth")
+    for goal in (goal_a, goal_b):
+        factories.ContributionFactory(shared_goal=shared, goal=goal)
+    empty_cycle = factories.CycleFactory(name="FY2030")
+    link = factories.ImpactLinkFactory(leader_kpi=deals, affected_kpi=csat)
+    return {
+        "users": {
+            "manager_a": manager_a,
+            "manager_b": manager_b,
+            "cco": cco,
+            "reader": reader,
+            "superuser": superuser,
+        },
+        "ids": {
+            "goal_a": goal_a.pk,
+            "goal_b": goal_b.pk,
+            "goal_free": goal_free.pk,
+            "shared": shared.pk,
+            "cycle": cycle.pk,
+            "empty_cycle": empty_cycle.pk,
+            "link": link.pk,
+        },
+    }
+
+
+def fill(value, ids):
+    if isinstance(value, str):
+        for name, pk in ids.items():
+            if value == f"{{{name}}}":
+                return pk
+            value = value.replace(f"{{{name}}}", str(pk))
+        return value
+    if isinstance(value, dict):
+        return {key: fill(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill(item, ids) for item in value]
+    return value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("operation", sorted(MATRIX), ids=lambda op: f"{op[0]} {op[1]}")
+def test_operation_answers_each_role_as_the_matrix_says(world, operation, role):
+    path, body, statuses = MATRIX[operation]
+    expected = statuses[ROLES.index(role)]
+    api = APIClient()
+    if role != "anonymous":
+        token, _ = Token.objects.get_or_create(user=world["users"][role])
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    before = database_fingerprint()
+
+    response = api.generic(
+        operation[0],
+        fill(path, world["ids"]),
+        data=None if body is None else json.dumps(fill(body, world["ids"])),
+        content_type="application/json",
+    )
+
+    assert response.status_code == expected, response.content
+    if expected >= 400 or operation[0] == "GET":
+        assert database_fingerprint() == before
