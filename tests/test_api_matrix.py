@@ -92,6 +92,16 @@ MATRIX = {
     ),
     ("DELETE", "/api/v1/links/{id}/"): ("/api/v1/links/{link}/", None, CCO_WRITE[204]),
     ("GET", "/api/v1/measurements/"): ("/api/v1/measurements/", None, READ),
+    # Bulk rows of another silo are row errors (400 naming the row), by the contract.
+    ("POST", "/api/v1/measurements/bulk/"): (
+        "/api/v1/measurements/bulk/",
+        {
+            "measurements": [
+                {"kpi": "sales.deals_closed", "period": "2024-02-01", "value": 12.5}
+            ]
+        },
+        (401, 403, 200, 400, 200, 200),
+    ),
     ("GET", "/api/v1/goals/"): ("/api/v1/goals/", None, READ),
     ("POST", "/api/v1/goals/"): (
         "/api/v1/goals/",

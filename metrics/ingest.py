@@ -1,0 +1,402 @@
+"""Bulk ingestion of measurements: validate every row, then upsert them all or none.
+
+Pipelines push up to ``MAX_ROWS`` measurements per call. Every row is checked in Python
+first (two queries whatever the number of rows: the KPIs named, and the silos the caller
+may write), so that a refused request lists every problem of every row and writes
+nothing. The write is then one statement per chunk of rows; on PostgreSQL an
+``INSERT ... ON CONFLICT`` that only touches rows whose value or source differ, so
+sending the same rows again changes nothing.
+"""
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from metrics import periods
+from metrics.models import KPI, Measurement
+from metrics.roles import User
+from metrics.selectors import silo_ids_writable_by
+
+MAX_ROWS = 10_000
+ROW_FIELDS = ("kpi", "period", "value", "source")
+REQUIRED_FIELDS = ("kpi", "period", "value")
+SOURCE_MAX_LENGTH: int = Measurement._meta.get_field("source").max_length  # type: ignore[assignment]
+
+# One statement per chunk: 2,000 rows keep each round trip well under a megabyte.
+CHUNK_SIZE = 2_000
+# The portable path names each row's KPI and period as parameters; old SQLite builds
+# allow 999 per statement.
+PORTABLE_CHUNK_SIZE = 400
+
+_KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", re.ASCII)
+_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_KEY_MAX_LENGTH: int = KPI._meta.get_field("key").max_length  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one row (``index`` None: of the request as a whole)."""
+
+    index: int | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """How many measurements a bulk upsert created and how many it changed."""
+
+    created: int
+    updated: int
+
+
+class BulkValidationError(Exception):
+    """Raised with every problem found when any row is invalid; nothing was written."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        # Errors of the request as a whole (index None) come before the rows'.
+        self.errors = sorted(
+            errors, key=lambda error: -1 if error.index is None else error.index
+        )
+        super().__init__(f"{len(self.errors)} problem(s) in the measurements sent.")
+
+
+@dataclass(frozen=True)
+class _KPIInfo:
+    id: int
+    key: str
+    silo_id: int
+    silo_slug: str
+    frequency: str
+
+
+# (kpi_id, period, value, source): the shape both writers take.
+_ValidRow = tuple[int, dt.date, float, str]
+
+
+def measurements_bulk_upsert(*, user: User, rows: list[dict[str, Any]]) -> BulkResult:
+    """Create or update one measurement per row, all in one transaction, or none.
+
+    Each row names a KPI by key, a period by its first day (``YYYY-MM-DD``), a finite
+    number ``value`` and optionally a ``source``. A row that matches a stored
+    measurement in both value and source is left alone (its ``updated_at`` keeps).
+    ``rows`` comes straight from a JSON body, so anything in it is checked, not
+    trusted. Raise ``BulkValidationError`` listing every problem of every row (and
+    write nothing) if any row is invalid, or if there are more than ``MAX_ROWS``.
+    """
+    if len(rows) > MAX_ROWS:
+        message = f"At most {MAX_ROWS} rows per request; got {len(rows)}."
+        raise BulkValidationError([RowError(None, "measurements", message)])
+    valid_rows = _validate(user=user, rows=rows)
+    if not valid_rows:
+        return BulkResult(created=0, updated=0)
+    # A fixed order takes row locks in the same order in concurrent requests, which
+    # keeps two pipelines writing overlapping rows from deadlocking.
+    valid_rows.sort(key=lambda row: (row[0], row[1]))
+    now = timezone.now()
+    write = _write_postgresql if connection.vendor == "postgresql" else _write_portable
+    with transaction.atomic():
+        created, updated = write(valid_rows, now)
+    return BulkResult(created=created, updated=updated)
+
+
+def _validate(*, user: User, rows: Sequence[Any]) -> list[_ValidRow]:
+    """Return the rows as (kpi_id, period, value, source), or raise with every problem."""
+    errors: list[RowError] = []
+    kpis = _kpis_by_key(rows)
+    writable_silo_ids = silo_ids_writable_by(user) if kpis else set()
+    first_index: dict[tuple[str, dt.date], int] = {}
+    valid_rows: list[_ValidRow] = []
+
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            message = "Each row must be a JSON object with kpi, period and value; "
+            errors.append(RowError(index, "row", f"{message}got {_json_type(row)}."))
+            continue
+        valid_row, row_errors = _check_row(
+            index, row, kpis, writable_silo_ids, first_index
+        )
+        if row_errors:
+            errors.extend(row_errors)
+        elif valid_row is not None:
+            valid_rows.append(valid_row)
+
+    if errors:
+        raise BulkValidationError(errors)
+    return valid_rows
+
+
+def _check_row(
+    index: int,
+    row: dict[Any, Any],
+    kpis: dict[str, _KPIInfo],
+    writable_silo_ids: set[int] | None,
+    first_index: dict[tuple[str, dt.date], int],
+) -> tuple[_ValidRow | None, list[RowError]]:
+    """Return the row's values, or None and every problem of the row, field by field.
+
+    ``first_index`` records where each (KPI key, period) first appeared, to name the
+    earlier row when one comes twice.
+    """
+    errors: list[RowError] = []
+
+    def refuse(field: str, message: str) -> None:
+        errors.append(RowError(index, field, message))
+
+    for name in REQUIRED_FIELDS:
+        if name not in row:
+            refuse(name, "This field is required.")
+    kpi: _KPIInfo | None = None
+    period: dt.date | None = None
+    value: float | None = None
+    if "kpi" in row:
+        kpi, message = _check_kpi(row["kpi"], kpis, writable_silo_ids)
+        if message:
+            refuse("kpi", message)
+    if "period" in row:
+        period, message = _check_period(row["period"], kpi)
+        if message:
+            refuse("period", message)
+        if isinstance(row.get("kpi"), str) and period is not None:
+            earlier = first_index.setdefault((row["kpi"], period), index)
+            if earlier != index:
+                refuse(
+                    "period",
+                    f"Row {earlier} already gives KPI {_quote(row['kpi'])} a value "
+                    f"for {period:%Y-%m-%d}; send each KPI and period once.",
+                )
+    if "value" in row:
+        value, message = _check_value(row["value"])
+        if message:
+            refuse("value", message)
+    source, message = _check_source(row.get("source", ""))
+    if message:
+        refuse("source", message)
+    for name in row:
+        if name not in ROW_FIELDS:
+            refuse(
+                _printable(str(name)),
+                f"Unknown field {_quote(str(name))}; a row has kpi, period, value "
+                "and (optionally) source.",
+            )
+
+    if errors or kpi is None or period is None or value is None:
+        return None, errors
+    return (kpi.id, period, value, source), errors
+
+
+def _kpis_by_key(rows: Sequence[Any]) -> dict[str, _KPIInfo]:
+    """Load every KPI the rows name, in one query."""
+    keys = {
+        row["kpi"]
+        for row in rows
+        if isinstance(row, dict)
+        and isinstance(row.get("kpi"), str)
+        and len(row["kpi"]) <= _KEY_MAX_LENGTH
+        and _KEY_PATTERN.fullmatch(row["kpi"])
+    }
+    if not keys:
+        return {}
+    return {
+        key: _KPIInfo(id=id_, key=key, silo_id=silo_id, silo_slug=slug, frequency=freq)
+        for id_, key, silo_id, slug, freq in KPI.objects.filter(key__in=keys)
+        .order_by()
+        .values_list("id", "key", "silo_id", "silo__slug", "frequency")
+    }
+
+
+def _check_kpi(
+    key: Any, kpis: dict[str, _KPIInfo], writable_silo_ids: set[int] | None
+) -> tuple[_KPIInfo | None, str]:
+    """Return the KPI named by ``key`` and "", or what may be wrong and a message.
+
+    A KPI the caller may not write is still returned, so the period can be checked
+    against its frequency and every problem of the row reported.
+    """
+    if not isinstance(key, str):
+        return None, (
+            "Give the KPI's key as a string, such as sales.deals_closed; "
+            f"got {_json_type(key)}."
+        )
+    kpi = kpis.get(key)
+    if kpi is None:
+        return None, f"Unknown KPI {_quote(key)}."
+    if writable_silo_ids is not None and kpi.silo_id not in writable_silo_ids:
+        return kpi, (
+            f"KPI {_quote(key)} belongs to silo {_quote(kpi.silo_slug)}, which you do "
+            "not manage; you may write only the KPIs of your own silos."
+        )
+    return kpi, ""
+
+
+def _check_period(text: Any, kpi: _KPIInfo | None) -> tuple[dt.date | None, str]:
+    """Return the period's date (None if not a date) and a message if it is wrong."""
+    if not isinstance(text, str) or not _DATE_PATTERN.fullmatch(text):
+        return None, (
+            "Give the period's first day as a date, YYYY-MM-DD; got "
+            f"{_quote(text) if isinstance(text, str) else _json_type(text)}."
+        )
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        return None, f"{_quote(text)} is not a date."
+    if kpi is not None and not periods.is_period_start(day, kpi.frequency):
+        return day, (
+            f"KPI {_quote(kpi.key)} is {kpi.frequency}: its period must be "
+            f"{periods.describe_period_start(kpi.frequency)}; got {text}."
+        )
+    return day, ""
+
+
+def _check_value(value: Any) -> tuple[float | None, str]:
+    """Return the value as a float and "", or None and what is wrong with it."""
+    # bool is an int in Python, but true is not a number in JSON.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, f"Give a number; got {_json_type(value)}."
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        return None, "Give a finite number (not NaN or infinity)."
+    return number, ""
+
+
+def _check_source(source: Any) -> tuple[str, str]:
+    """Return the source and "", or "" and what is wrong with it."""
+    if not isinstance(source, str):
+        return "", f"Give the source as a string; got {_json_type(source)}."
+    if len(source) > SOURCE_MAX_LENGTH:
+        return "", (f"Use at most {SOURCE_MAX_LENGTH} characters; got {len(source)}.")
+    if "\x00" in source:
+        return "", "The source cannot contain NUL characters."
+    try:
+        source.encode()
+    except UnicodeEncodeError:
+        return "", "The source is not valid Unicode (it holds a lone surrogate)."
+    return source, ""
+
+
+def _write_postgresql(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int]:
+    """Upsert ``rows`` with one INSERT ... ON CONFLICT per chunk; return the counts.
+
+    Rows whose value and source are already stored are skipped by the WHERE of the
+    DO UPDATE, so they are neither returned nor counted nor touched. ``xmax = 0``
+    tells a freshly inserted row from an updated one.
+    """
+    table = connection.ops.quote_name(Measurement._meta.db_table)
+    sql = f"""
+        WITH written AS (
+            INSERT INTO {table} AS stored
+                (kpi_id, period, value, source, created_at, updated_at)
+            SELECT incoming.kpi_id, incoming.period, incoming.value, incoming.source,
+                   %s, %s
+            FROM unnest(
+                %s::bigint[], %s::date[], %s::double precision[], %s::text[]
+            ) AS incoming (kpi_id, period, value, source)
+            ON CONFLICT (kpi_id, period) DO UPDATE
+            SET value = EXCLUDED.value,
+                source = EXCLUDED.source,
+                updated_at = EXCLUDED.updated_at
+            WHERE (stored.value, stored.source)
+                IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.source)
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+        FROM written
+    """  # noqa: S608 (the table name is the model's; every value is a parameter)
+    created = updated = 0
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, CHUNK_SIZE):
+            kpi_ids, days, values, sources = (
+                list(column) for column in zip(*chunk, strict=True)
+            )
+            cursor.execute(sql, [now, now, kpi_ids, days, values, sources])
+            chunk_created, chunk_updated = cursor.fetchone()
+            created += chunk_created
+            updated += chunk_updated
+    return created, updated
+
+
+def _write_portable(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int]:
+    """Upsert ``rows`` through the ORM (SQLite and others); return the counts.
+
+    Give the same answers as the PostgreSQL path: rows already stored with the same
+    value and source are left alone.
+    """
+    created = updated = 0
+    for chunk in _chunks(rows, PORTABLE_CHUNK_SIZE):
+        stored = {
+            (kpi_id, period): (pk, value, source)
+            for pk, kpi_id, period, value, source in Measurement.objects.filter(
+                kpi_id__in={row[0] for row in chunk},
+                period__in={row[1] for row in chunk},
+            )
+            .order_by()
+            .values_list("pk", "kpi_id", "period", "value", "source")
+        }
+        to_create: list[Measurement] = []
+        to_update: list[Measurement] = []
+        for kpi_id, period, value, source in chunk:
+            found = stored.get((kpi_id, period))
+            if found is None:
+                to_create.append(
+                    Measurement(
+                        kpi_id=kpi_id,
+                        period=period,
+                        value=value,
+                        source=source,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif (found[1], found[2]) != (value, source):
+                to_update.append(
+                    Measurement(pk=found[0], value=value, source=source, updated_at=now)
+                )
+        Measurement.objects.bulk_create(to_create)
+        Measurement.objects.bulk_update(to_update, ["value", "source", "updated_at"])
+        created += len(to_create)
+        updated += len(to_update)
+    return created, updated
+
+
+def _chunks(rows: list[_ValidRow], size: int) -> Iterator[list[_ValidRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _json_type(value: Any) -> str:
+    """Return how JSON would name the type of ``value`` ("a string", "null", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    """Return ``text`` quoted for a message, cut short, with odd characters escaped."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _printable(text: str, limit: int = 100) -> str:
+    """Return ``text`` cut short and safe to encode as UTF-8 (lone surrogates escaped)."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode()
