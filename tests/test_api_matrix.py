@@ -92,6 +92,7 @@ MATRIX = {
     ),
     ("DELETE", "/api/v1/links/{id}/"): ("/api/v1/links/{link}/", None, CCO_WRITE[204]),
     ("GET", "/api/v1/measurements/"): ("/api/v1/measurements/", None, READ),
+    ("GET", "/api/v1/figures/"): ("/api/v1/figures/", None, READ),
     # Bulk rows of another silo are row errors (400 naming the row), by the contract.
     ("POST", "/api/v1/measurements/bulk/"): (
         "/api/v1/measurements/bulk/",
