@@ -295,3 +295,52 @@ def test_throttled_clients_get_429_with_retry_after(api, company, reader, monkey
     assert refused.json()["detail"].startswith("Request was throttled.")
     # The counters live in the shared cache (Redis under the test command), not per process.
     assert cache.get(f"throttle_user_{reader.pk}") is not None
+
+
+def test_every_status_the_api_can_answer_is_documented():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    kpi_detail = schema["paths"]["/api/v1/kpis/{key}/"]
+    figures = schema["paths"]["/api/v1/figures/"]["get"]
+
+    assert set(kpi_detail["get"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "406",
+        "429",
+    }
+    assert set(kpi_detail["patch"]["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "415",
+        "429",
+    }
+    assert set(kpi_detail["delete"]["responses"]) == {
+        "204",
+        "401",
+        "403",
+        "404",
+        "409",
+        "429",
+    }
+    assert {"200", "400", "401", "403", "406", "429"} <= set(figures["responses"])
+    assert "text/csv" in figures["responses"]["200"]["content"]
+
+
+def test_unmatched_accept_header_is_a_json_406(api, company, reader):
+    api.force_authenticate(reader)
+
+    response = api.get("/api/v1/kpis/", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 406
+    assert response.json()["detail"].startswith(
+        "Could not satisfy the request Accept header"
+    )

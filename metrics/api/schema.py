@@ -2,7 +2,7 @@
 
 drf-spectacular documents what a view declares; the refusals that come from the shared
 layers (authentication 401, roles 403, throttling 429, filters and bodies 400, unknown
-objects 404, conflicts 409, oversize bodies 413) are added here, once, so the schema
+objects 404, unmatched Accept headers 406, conflicts 409, oversize bodies 413) are added here, once, so the schema
 lists every status code the API can return.
 """
 
@@ -70,6 +70,10 @@ def add_error_responses(
                 extra["400"] = _json(VALIDATION_ERROR, "Invalid input.")
             if "{" in path:
                 extra["404"] = _json(ERROR, "Not found (or not yours to change).")
+            if method == "get":
+                extra["406"] = _json(
+                    ERROR, "No representation matches the Accept header."
+                )
             if method in {"post", "patch", "put", "delete"}:
                 extra["409"] = _json(ERROR, "Conflicts with existing data.")
             if method in {"post", "patch", "put"}:
