@@ -37,5 +37,5 @@ USER 10001:10001
 
 EXPOSE 8000
 
-# WEB_CONCURRENCY (default 2 above) sets gunicorn's worker count.
-CMD ["gunicorn", "config.wsgi", "--bind=0.0.0.0:8000", "--access-logfile=-"]
+# config/gunicorn.conf.py: threaded workers (WEB_CONCURRENCY of them, default 2 above).
+CMD ["gunicorn", "config.wsgi", "--config=config/gunicorn.conf.py"]

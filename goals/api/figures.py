@@ -1,7 +1,6 @@
 """The figures endpoint: the flat table BI tools read, as JSON pages or one streamed CSV."""
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from goals.figures import FIGURE_COLUMNS, Figure, FigureQuery, figure_list
+from goals.figures import FIGURE_COLUMNS, FigureQuery, figure_list
 from metrics.api.pagination import BoundedLimitOffsetPagination
 from metrics.filtersets import UpdatedSinceFilter
 from metrics.models import Direction, Measurement
@@ -80,11 +79,6 @@ class FigureSerializer(serializers.Serializer):
     )
 
 
-def iso_utc(value: dt.datetime) -> str:
-    """Return ``value`` as ISO 8601 in UTC with a ``Z``, as the JSON rows show it."""
-    return value.astimezone(dt.UTC).isoformat().removesuffix("+00:00") + "Z"
-
-
 class FigureCSVRenderer(renderers.BaseRenderer):
     """CSV of figures: a header row in the public column order, then one row each.
 
@@ -108,8 +102,11 @@ class FigureCSVRenderer(renderers.BaseRenderer):
         writer.writerows([row[column] for column in FIGURE_COLUMNS] for row in data)
         return buffer.getvalue()
 
-    def stream(self, chunks: Iterable[list[Figure]]) -> Iterator[str]:
-        """Yield the CSV text: the header, then one piece per chunk of figures."""
+    def stream(self, chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+        """Yield the CSV text: the header, then one piece per chunk of CSV rows.
+
+        ``chunks`` come from FigureQuery.csv_chunks(): tuples in column order.
+        """
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(FIGURE_COLUMNS)
@@ -117,7 +114,7 @@ class FigureCSVRenderer(renderers.BaseRenderer):
         for chunk in chunks:
             buffer.seek(0)
             buffer.truncate()
-            writer.writerows((*row[:-1], iso_utc(row.updated_at)) for row in chunk)
+            writer.writerows(chunk)
             yield buffer.getvalue()
 
 
@@ -217,7 +214,7 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         renderer = request.accepted_renderer
         if isinstance(renderer, FigureCSVRenderer):
             response = StreamingHttpResponse(
-                renderer.stream(figures.chunks(CSV_CHUNK_ROWS)),
+                renderer.stream(figures.csv_chunks(CSV_CHUNK_ROWS)),
                 content_type="text/csv; charset=utf-8",
             )
             response["Content-Disposition"] = 'attachment; filename="figures.csv"'
