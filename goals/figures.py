@@ -80,7 +80,8 @@ _SELECT = """
 SELECT figure.period, figure.silo_slug, figure.silo_name, figure.kpi_key,
     figure.kpi_name, figure.unit, figure.direction, figure.value, figure.aggregation,
     figure.goal_id, figure.baseline, figure.target, figure.target_low,
-    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at
+    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at,
+    figure.huge_to_date
 FROM (
     SELECT
         measurement.period,
@@ -97,7 +98,7 @@ FROM (
         goal.target,
         goal.target_low,
         goal.target_high,
-        SUM(measurement.value) FILTER (WHERE goal.id IS NOT NULL)
+        SUM(measurement.value) FILTER (WHERE goal.id IS NOT NULL AND {ordinary})
             OVER goal_to_date AS sum_to_date,
         COUNT(*) FILTER (WHERE goal.id IS NOT NULL)
             OVER goal_to_date AS count_to_date,
@@ -112,6 +113,8 @@ FROM (
                 measurement.updated_at
             )
         ) AS updated_at,
+        COUNT(*) FILTER (WHERE goal.id IS NOT NULL AND NOT {ordinary})
+            OVER goal_to_date AS huge_to_date,
         measurement.kpi_id,
         goal_cycle.start_date AS cycle_start,
         goal_cycle.id AS cycle_id
@@ -140,6 +143,12 @@ WHERE NOT EXISTS (
 ) AND {outer}
 """
 _ORDER = " ORDER BY figure.kpi_key, figure.period"
+
+# Values of this magnitude are legal but their float sum can overflow, which PostgreSQL
+# reports as an error for the whole query. They are left out of the to-date sums and
+# counted apart: a goal whose to-date values include one has no attainment.
+ORDINARY_VALUE = "abs(measurement.value) < 1e300"
+
 
 _CYCLE_KPIS = (
     "kpi.id IN (SELECT cycle_goal.kpi_id FROM goals_goal AS cycle_goal"
@@ -279,7 +288,9 @@ class FigureQuery:
     def _sql(self) -> tuple[str, dict[str, Any]]:
         params = self._params()
         sql = _SELECT.format(
-            inner=_where(_INNER_FILTERS, params), outer=_where(_OUTER_FILTERS, params)
+            inner=_where(_INNER_FILTERS, params),
+            outer=_where(_OUTER_FILTERS, params),
+            ordinary=ORDINARY_VALUE,
         )
         if connection.vendor == "sqlite":
             # SQLite's many-argument max() is PostgreSQL's GREATEST (no argument of
@@ -362,9 +373,10 @@ def _figure(row: tuple[Any, ...]) -> Figure:
         sum_to_date,
         count_to_date,
         updated_at,
+        huge_to_date,
     ) = row
     attainment = None
-    if goal_id is not None:
+    if goal_id is not None and not huge_to_date:
         if aggregation == "sum":
             actual = sum_to_date
         elif aggregation == "mean":

@@ -151,6 +151,22 @@ class Goal(models.Model):
                         f"A {self.kpi.frequency} KPI's period must be "
                         f"{periods.describe_period_start(self.kpi.frequency)}."
                     )
+        if self.pk is not None and self.cycle_id is not None:
+            stored_cycle = (
+                Goal.objects.filter(pk=self.pk)
+                .values_list("cycle_id", flat=True)
+                .first()
+            )
+            if (
+                stored_cycle is not None
+                and stored_cycle != self.cycle_id
+                and self.contributions.exists()  # type: ignore[attr-defined]
+            ):
+                # Shared goals are the CCO team's: a silo cannot pull its goal out of one.
+                errors["cycle"] = (
+                    "This goal contributes to a shared goal of its cycle; the CCO team "
+                    "must remove that contribution before the goal changes cycle."
+                )
         if self.cycle_id is not None and self.period_start and self.period_end:
             cycle = self.cycle
             if not (cycle.start_date <= self.period_start <= cycle.end_date) or not (

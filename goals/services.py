@@ -32,6 +32,17 @@ def shared_goal_save(
         shared_goal = validated_save(
             instance=shared_goal or SharedGoal(), user=user, **fields
         )
+        if contributions is None:
+            foreign = shared_goal.contributions.exclude(
+                goal__cycle=shared_goal.cycle_id
+            )
+            if foreign.exists():
+                raise ValidationError(
+                    {
+                        "cycle": "The contributing goals belong to another cycle; "
+                        "send the new cycle's contributions with it."
+                    }
+                )
         if contributions is not None:
             goals = [row["goal"] for row in contributions]
             if len({goal.kpi.silo_id for goal in goals}) < 2:
@@ -61,6 +72,6 @@ def shared_goal_save(
                     instance=Contribution(shared_goal=shared_goal),
                     user=user,
                     goal=row["goal"],
-                    weight=row["weight"],
+                    weight=row.get("weight", 1.0),
                 )
     return shared_goal

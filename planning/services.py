@@ -3,6 +3,7 @@ planning workflow.)"""
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from metrics.models import Silo
@@ -21,6 +22,19 @@ def cycle_save(
     """Create a cycle, or update ``cycle``; ``silos`` (participants) replace the old."""
     with transaction.atomic():
         cycle = validated_save(instance=cycle or PlanningCycle(), user=user, **fields)
+        outside = cycle.goals.exclude(  # type: ignore[attr-defined]
+            period_start__gte=cycle.start_date, period_end__lte=cycle.end_date
+        )
+        if outside.exists():
+            names = ", ".join(
+                str(goal) for goal in outside.select_related("kpi", "cycle")[:5]
+            )
+            raise ValidationError(
+                {
+                    "start_date": "The new dates leave goals outside the cycle "
+                    f"({names}); move those goals first."
+                }
+            )
         if silos is not None:
             cycle.silos.set(silos)
     return cycle

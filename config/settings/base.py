@@ -189,6 +189,11 @@ REST_FRAMEWORK = {
         "metrics.api.permissions.RolePermission",
     ],
     "EXCEPTION_HANDLER": "metrics.api.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "metrics.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Per-user limits (BI tools poll; a runaway script should get a 429 with
     # Retry-After, not take the service down).
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],

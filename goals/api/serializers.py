@@ -4,7 +4,12 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from goals.models import Contribution, Goal, SharedGoal
-from metrics.api.fields import SafeSlugRelatedField, ScopedSlugRelatedField
+from metrics.api.fields import (
+    SafeSlugRelatedField,
+    ScopedSlugRelatedField,
+    StrictFloatField,
+    StrictModelSerializer,
+)
 from metrics.models import KPI
 from metrics.selectors import kpis_writable_by, users_assignable_by
 
@@ -12,7 +17,7 @@ from metrics.selectors import kpis_writable_by, users_assignable_by
 Cycle = Goal._meta.get_field("cycle").related_model
 
 
-class GoalSerializer(serializers.ModelSerializer):
+class GoalSerializer(StrictModelSerializer):
     cycle = SafeSlugRelatedField(slug_field="name", queryset=Cycle.objects.all())
     kpi = ScopedSlugRelatedField(
         slug_field="key",
@@ -55,9 +60,15 @@ class GoalSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class ContributionSerializer(serializers.ModelSerializer):
+class ContributionSerializer(StrictModelSerializer):
     goal = serializers.PrimaryKeyRelatedField(
-        queryset=Goal.objects.select_related("kpi")
+        queryset=Goal.objects.select_related("kpi"),
+        # An integer, not any JSON number: 1e400 would overflow the lookup, 1.7 round.
+        pk_field=serializers.IntegerField(min_value=1),
+    )
+    weight = StrictFloatField(
+        default=1.0,
+        help_text="Share of the shared goal's progress (positive; default 1).",
     )
     kpi = serializers.SlugRelatedField(
         source="goal.kpi", slug_field="key", read_only=True
@@ -70,8 +81,13 @@ class ContributionSerializer(serializers.ModelSerializer):
         model = Contribution
         fields = ["goal", "kpi", "silo", "weight"]
 
+    def validate_weight(self, value: float) -> float:
+        if value <= 0:
+            raise serializers.ValidationError("The weight must be a positive number.")
+        return value
 
-class SharedGoalSerializer(serializers.ModelSerializer):
+
+class SharedGoalSerializer(StrictModelSerializer):
     cycle = SafeSlugRelatedField(slug_field="name", queryset=Cycle.objects.all())
     owner = SafeSlugRelatedField(
         slug_field="username",

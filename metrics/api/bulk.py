@@ -11,11 +11,11 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from metrics.api.parsers import SafeJSONParser
 from metrics.api.permissions import SILO_MANAGER
 from metrics.ingest import (
     MAX_ROWS,
@@ -26,7 +26,7 @@ from metrics.ingest import (
 )
 
 
-class LenientJSONParser(JSONParser):
+class LenientJSONParser(SafeJSONParser):
     """Parse JSON, letting NaN and Infinity through so the service names their rows.
 
     Python's json reads these non-standard literals; DRF's strict mode would refuse the

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from django.db import models
 from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -52,3 +53,21 @@ class ScopedSlugRelatedField(SafeSlugRelatedField):
         if not self.writable(user).filter(pk=obj.pk).exists():
             raise PermissionDenied(self.denied_message.format(value=data))
         return obj
+
+
+class StrictFloatField(serializers.FloatField):
+    """A float that refuses booleans (JSON ``true`` is not the number 1 here)."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose float fields refuse booleans."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.FloatField: StrictFloatField,
+    }

@@ -68,7 +68,8 @@ def add_error_responses(
             )
             if method in {"post", "patch", "put"} or has_query:
                 extra["400"] = _json(VALIDATION_ERROR, "Invalid input.")
-            if "{" in path:
+            if "{" in path or method == "get":
+                # Lists too: an unknown ?format= is a 404 in DRF.
                 extra["404"] = _json(ERROR, "Not found (or not yours to change).")
             if method == "get":
                 extra["406"] = _json(

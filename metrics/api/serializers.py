@@ -9,12 +9,16 @@ from typing import Any
 
 from rest_framework import serializers
 
-from metrics.api.fields import SafeSlugRelatedField, ScopedSlugRelatedField
+from metrics.api.fields import (
+    SafeSlugRelatedField,
+    ScopedSlugRelatedField,
+    StrictModelSerializer,
+)
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.selectors import silos_writable_by
 
 
-class SiloSerializer(serializers.ModelSerializer):
+class SiloSerializer(StrictModelSerializer):
     class Meta:
         model = Silo
         fields = ["slug", "name", "description", "position", "created_at", "updated_at"]
@@ -28,7 +32,7 @@ class SiloSerializer(serializers.ModelSerializer):
         return fields
 
 
-class KPISerializer(serializers.ModelSerializer):
+class KPISerializer(StrictModelSerializer):
     silo = ScopedSlugRelatedField(
         slug_field="slug",
         queryset=Silo.objects.all(),
@@ -67,7 +71,7 @@ class KPISerializer(serializers.ModelSerializer):
         return fields
 
 
-class ImpactLinkSerializer(serializers.ModelSerializer):
+class ImpactLinkSerializer(StrictModelSerializer):
     leader_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
     affected_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
     leader_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -95,7 +99,7 @@ class ImpactLinkSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class MeasurementSerializer(serializers.ModelSerializer):
+class MeasurementSerializer(StrictModelSerializer):
     kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
 
     class Meta:

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from metrics.api.fields import SafeSlugRelatedField
+from metrics.api.fields import SafeSlugRelatedField, StrictModelSerializer
 from metrics.models import Silo
 from planning.models import (
     FundingAllocation,
@@ -13,7 +13,7 @@ from planning.models import (
 )
 
 
-class ResponsibilitySerializer(serializers.ModelSerializer):
+class ResponsibilitySerializer(StrictModelSerializer):
     silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
@@ -21,7 +21,7 @@ class ResponsibilitySerializer(serializers.ModelSerializer):
         fields = ["silo", "role"]
 
 
-class FundingAllocationSerializer(serializers.ModelSerializer):
+class FundingAllocationSerializer(StrictModelSerializer):
     silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
@@ -29,7 +29,7 @@ class FundingAllocationSerializer(serializers.ModelSerializer):
         fields = ["silo", "amount"]
 
 
-class PrioritySerializer(serializers.ModelSerializer):
+class PrioritySerializer(StrictModelSerializer):
     accountable_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     responsibilities = ResponsibilitySerializer(many=True, read_only=True)
     funding = FundingAllocationSerializer(
@@ -49,7 +49,7 @@ class PrioritySerializer(serializers.ModelSerializer):
         ]
 
 
-class SignOffSerializer(serializers.ModelSerializer):
+class SignOffSerializer(StrictModelSerializer):
     silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -58,7 +58,7 @@ class SignOffSerializer(serializers.ModelSerializer):
         fields = ["silo", "user", "signed_at", "note"]
 
 
-class PlanningCycleSerializer(serializers.ModelSerializer):
+class PlanningCycleSerializer(StrictModelSerializer):
     silos = SafeSlugRelatedField(
         slug_field="slug", many=True, queryset=Silo.objects.all(), required=False
     )
