@@ -1,0 +1,351 @@
+"""Statistics of observed-conflict detection on plain arrays (no ORM).
+
+The method, in order:
+
+1. Direction-adjust each KPI and take period-over-period changes, so that a positive
+   change is always an improvement and two KPIs that merely trend apart are not
+   correlated through their levels.
+2. For every ordered pair (leader, follower) and lag 0..L, correlate the leader's
+   change at t with the follower's change at t+lag over the periods where both exist
+   (pairwise-complete). Pairs with fewer than ``min_pairs`` paired changes, or with no
+   variation on their shared periods, are not tested.
+3. Apply Benjamini-Hochberg over all tests of the run and keep, per pair, the
+   significant lag with the smallest p-value. A negative association is a conflict,
+   a positive one a synergy.
+
+Pearson rather than Spearman: the changes of business KPIs are roughly symmetric,
+Pearson's t-test is exact under normality and asymptotically valid otherwise, and
+Pearson reduces to a handful of matrix products per lag even with gaps, which is what
+lets thousands of KPIs run in seconds. Spearman would be more robust to outliers, but
+with gaps each pair has its own complete-case subset, so the ranks would have to be
+recomputed per pair and the vectorization would be lost.
+
+KPIs of different frequencies are not compared here: the caller passes one matrix of
+one frequency (aggregated to the coarser one beforehand, or the KPI left out).
+
+Large runs are split into blocks of leader and follower columns
+(:func:`lagged_correlations_block`); each block keeps only its candidates and its
+number of tests (:func:`block_candidates`), and :func:`combine_candidates` applies
+the false-discovery step once over all blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+DEFAULT_MAX_LAG = 3
+DEFAULT_MIN_PAIRS = 12
+DEFAULT_Q_THRESHOLD = 0.05
+
+# A pair whose shared values vary by less than this (relative to their magnitude) is
+# treated as constant: the variance term is then floating-point noise, not signal.
+_RELATIVE_VARIANCE_TOLERANCE = 1e-10
+
+
+@dataclass(frozen=True, eq=False)
+class LagResult:
+    """Correlations of leader columns against follower columns, per lag.
+
+    ``r``, ``p`` and ``n`` have shape (lags, leaders, followers); ``r`` and ``p`` are
+    NaN where the pair was not tested. ``n`` counts the paired changes.
+    """
+
+    r: np.ndarray
+    p: np.ndarray
+    n: np.ndarray
+    leader_columns: np.ndarray
+    follower_columns: np.ndarray
+
+
+@dataclass(frozen=True)
+class Association:
+    """A significant lagged association between two KPIs (column indices)."""
+
+    leader: int
+    follower: int
+    lag: int
+    r: float
+    p: float
+    q: float
+    n: int
+    kind: Literal["conflict", "synergy"]
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """The tests of one block that may survive false-discovery control.
+
+    ``tests`` counts every test the block ran, so that the final Benjamini-Hochberg
+    step knows the size of the whole family; the arrays hold only the tests with
+    ``p <= p_limit``.
+    """
+
+    tests: int
+    leader: np.ndarray
+    follower: np.ndarray
+    lag: np.ndarray
+    r: np.ndarray
+    p: np.ndarray
+    n: np.ndarray
+
+
+def period_changes(levels: np.ndarray, direction_sign: np.ndarray) -> np.ndarray:
+    """Return direction-adjusted period-over-period changes.
+
+    ``levels`` is (periods x kpis) with NaN for missing values. ``direction_sign`` holds
+    one value per KPI: +1 when higher is better, -1 when lower is better, 0 to skip the
+    KPI (for example a target-band KPI, where neither direction is an improvement); a
+    skipped KPI gets all-NaN changes and is never tested. The result has one row fewer
+    than ``levels``; a change is NaN when either end is missing.
+    """
+    levels = np.asarray(levels, dtype=float)
+    sign = np.asarray(direction_sign, dtype=float)
+    if levels.ndim != 2 or sign.shape != (levels.shape[1],):
+        raise ValueError("levels must be (periods x kpis) with one sign per KPI")
+    if not np.all(np.isin(sign, (-1.0, 0.0, 1.0))):
+        raise ValueError("direction_sign values must be +1, -1 or 0")
+    changes = np.diff(levels, axis=0) * sign
+    changes[:, sign == 0] = np.nan
+    return changes
+
+
+def _standardize(changes: np.ndarray) -> np.ndarray:
+    """Center and scale each column over its own values.
+
+    Pearson's r is invariant to a*x+b (a > 0) on any subset of periods, so this does
+    not change any result; it keeps the sums of the one-pass formula small and avoids
+    the cancellation that raw business values (in millions) would cause.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        present = ~np.isnan(changes)
+        counts = present.sum(axis=0)
+        means = np.where(counts > 0, np.nansum(changes, axis=0) / counts, 0.0)
+        centered = changes - means
+        scale = np.sqrt(np.nansum(centered**2, axis=0) / np.maximum(counts, 1))
+    scale = np.where(scale > 0, scale, 1.0)
+    return centered / scale
+
+
+def lagged_correlations_block(
+    changes: np.ndarray,
+    leader_columns: np.ndarray | Sequence[int],
+    follower_columns: np.ndarray | Sequence[int],
+    *,
+    max_lag: int = DEFAULT_MAX_LAG,
+    min_pairs: int = DEFAULT_MIN_PAIRS,
+) -> LagResult:
+    """Correlate the leader columns' changes at t with the followers' at t+lag.
+
+    Use the periods where both changes exist (pairwise-complete). Return NaN ``r`` and
+    ``p`` where fewer than ``min_pairs`` paired changes exist or either side is
+    constant on them. A pair of a column with itself is computed like any other; the
+    caller excludes it. Blocks of one matrix concatenate to the full computation.
+    """
+    if max_lag < 0 or min_pairs < 3:
+        raise ValueError("max_lag must be >= 0 and min_pairs >= 3")
+    leader_columns = np.asarray(leader_columns, dtype=np.intp)
+    follower_columns = np.asarray(follower_columns, dtype=np.intp)
+    # Standardize on the whole matrix, never per block, so that blocks agree exactly.
+    standardized = _standardize(np.asarray(changes, dtype=float))
+    periods = standardized.shape[0]
+    shape = (max_lag + 1, leader_columns.size, follower_columns.size)
+    r = np.full(shape, np.nan)
+    n = np.zeros(shape, dtype=np.int64)
+
+    leaders = standardized[:, leader_columns]
+    followers = standardized[:, follower_columns]
+    for lag in range(min(max_lag, periods - 1) + 1):
+        lead = leaders[: periods - lag]
+        follow = followers[lag:]
+        lead_mask = (~np.isnan(lead)).astype(float)
+        follow_mask = (~np.isnan(follow)).astype(float)
+        lead_values = np.nan_to_num(lead, nan=0.0)
+        follow_values = np.nan_to_num(follow, nan=0.0)
+
+        count = lead_mask.T @ follow_mask
+        sum_x = lead_values.T @ follow_mask
+        sum_y = lead_mask.T @ follow_values
+        sum_xx = (lead_values**2).T @ follow_mask
+        sum_yy = lead_mask.T @ follow_values**2
+        sum_xy = lead_values.T @ follow_values
+
+        spread_x = count * sum_xx - sum_x**2
+        spread_y = count * sum_yy - sum_y**2
+        testable = (
+            (count >= min_pairs)
+            & (spread_x > _RELATIVE_VARIANCE_TOLERANCE * count * sum_xx)
+            & (spread_y > _RELATIVE_VARIANCE_TOLERANCE * count * sum_yy)
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlation = (count * sum_xy - sum_x * sum_y) / np.sqrt(
+                spread_x * spread_y
+            )
+        r[lag] = np.where(testable, np.clip(correlation, -1.0, 1.0), np.nan)
+        n[lag] = np.rint(count).astype(np.int64)
+
+    return LagResult(
+        r=r,
+        p=_pearson_p_values(r, n),
+        n=n,
+        leader_columns=leader_columns,
+        follower_columns=follower_columns,
+    )
+
+
+def lagged_correlations(
+    changes: np.ndarray,
+    max_lag: int = DEFAULT_MAX_LAG,
+    min_pairs: int = DEFAULT_MIN_PAIRS,
+) -> LagResult:
+    """Return the lagged correlations of every column against every column.
+
+    Arrays have shape (lags, kpis, kpis), indexed [lag, leader, follower].
+    """
+    columns = np.arange(np.asarray(changes).shape[1])
+    return lagged_correlations_block(
+        changes, columns, columns, max_lag=max_lag, min_pairs=min_pairs
+    )
+
+
+def _pearson_p_values(r: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Return two-sided p-values of Pearson's t-test with n-2 degrees of freedom."""
+    freedom = np.maximum(n - 2, 1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # |r| == 1 gives an infinite t and a p-value of exactly 0, as it should.
+        t = np.abs(r) * np.sqrt(freedom / ((1.0 - r) * (1.0 + r)))
+        p = 2.0 * stats.t.sf(t, freedom)
+    return np.where(np.isnan(r), np.nan, np.minimum(p, 1.0))
+
+
+def benjamini_hochberg(
+    p_values: np.ndarray, *, total_tests: int | None = None
+) -> np.ndarray:
+    """Return Benjamini-Hochberg q-values for the finite p-values, NaN elsewhere.
+
+    ``total_tests`` is the size of the whole family when only part of it is given
+    (the default is the number of finite p-values). Given every p-value <= alpha of
+    the family, the q-values <= alpha are exact: a p-value above alpha contributes
+    p * m / rank > alpha to the running minimum, so it can never lower a q-value to
+    alpha or below.
+    """
+    p_values = np.asarray(p_values, dtype=float)
+    q_values = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    given = p_values[finite]
+    family = given.size if total_tests is None else total_tests
+    if family < given.size:
+        raise ValueError("total_tests is smaller than the number of p-values given")
+    if given.size == 0:
+        return q_values
+    order = np.argsort(given, kind="stable")
+    ranks = np.arange(1, given.size + 1)
+    scaled = given[order] * family / ranks
+    # The running minimum from the largest p down makes the q-values monotone in p.
+    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
+    q_sorted = np.minimum(monotone, 1.0)
+    q_given = np.empty_like(q_sorted)
+    q_given[order] = q_sorted
+    q_values[finite] = q_given
+    return q_values
+
+
+def block_candidates(
+    result: LagResult,
+    *,
+    same_group: np.ndarray | None = None,
+    p_limit: float = DEFAULT_Q_THRESHOLD,
+) -> Candidates:
+    """Return the tests of a block with ``p <= p_limit`` and the block's test count.
+
+    A pair of a KPI with itself and a pair marked in ``same_group`` (kpis x kpis,
+    True inside one silo) are not tests: they count neither here nor in the
+    false-discovery step. ``p_limit`` must be at least the final q threshold.
+    """
+    leaders = result.leader_columns[:, None]
+    followers = result.follower_columns[None, :]
+    excluded = leaders == followers
+    if same_group is not None:
+        excluded = excluded | np.asarray(same_group, dtype=bool)[leaders, followers]
+    tested = ~np.isnan(result.p) & ~excluded[None, :, :]
+    lag, leader, follower = np.nonzero(tested & (result.p <= p_limit))
+    return Candidates(
+        tests=int(tested.sum()),
+        leader=result.leader_columns[leader],
+        follower=result.follower_columns[follower],
+        lag=lag,
+        r=result.r[lag, leader, follower],
+        p=result.p[lag, leader, follower],
+        n=result.n[lag, leader, follower],
+    )
+
+
+def combine_candidates(
+    blocks: Sequence[Candidates], *, q_threshold: float = DEFAULT_Q_THRESHOLD
+) -> list[Association]:
+    """Apply Benjamini-Hochberg over all blocks and return the significant pairs.
+
+    Every block must have been cut with ``p_limit >= q_threshold``. For each
+    (leader, follower) keep the significant lag with the smallest p-value (the
+    shortest lag on a tie). Return associations ordered by leader, then follower.
+    """
+    total_tests = sum(block.tests for block in blocks)
+    if total_tests == 0:
+        return []
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(block, name) for block in blocks])
+
+    leader, follower, lag = joined("leader"), joined("follower"), joined("lag")
+    r, p, n = joined("r"), joined("p"), joined("n")
+    q = benjamini_hochberg(p, total_tests=total_tests)
+    significant = np.flatnonzero(q < q_threshold)
+    # Sort by pair, then p, then lag: the first row of each pair is the one to keep.
+    order = significant[
+        np.lexsort(
+            (
+                lag[significant],
+                p[significant],
+                follower[significant],
+                leader[significant],
+            )
+        )
+    ]
+    pairs = np.stack([leader[order], follower[order]], axis=1)
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
+    return [
+        Association(
+            leader=int(leader[index]),
+            follower=int(follower[index]),
+            lag=int(lag[index]),
+            r=float(r[index]),
+            p=float(p[index]),
+            q=float(q[index]),
+            n=int(n[index]),
+            kind="conflict" if r[index] < 0 else "synergy",
+        )
+        for index in order[first]
+    ]
+
+
+def find_associations(
+    changes: np.ndarray,
+    *,
+    same_group: np.ndarray | None,
+    max_lag: int = DEFAULT_MAX_LAG,
+    min_pairs: int = DEFAULT_MIN_PAIRS,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+) -> list[Association]:
+    """Return the significant lagged associations between KPIs of different groups.
+
+    ``changes`` comes from :func:`period_changes`; ``same_group`` (kpis x kpis, True
+    for pairs inside one silo) removes those pairs from testing altogether.
+    """
+    result = lagged_correlations(changes, max_lag=max_lag, min_pairs=min_pairs)
+    candidates = block_candidates(result, same_group=same_group, p_limit=q_threshold)
+    return combine_candidates([candidates], q_threshold=q_threshold)
