@@ -1,6 +1,7 @@
 """Shared fixtures: two silos with one manager each, the CCO team and a BI reader."""
 
 import pytest
+from rest_framework.test import APIClient
 
 from tests import factories
 
@@ -38,3 +39,9 @@ def reader():
 @pytest.fixture
 def superuser():
     return factories.UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def api():
+    """A DRF test client; tests authenticate it as the role they need."""
+    return APIClient()

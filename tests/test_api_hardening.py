@@ -4,7 +4,6 @@ import datetime as dt
 import json
 
 import pytest
-from rest_framework.test import APIClient
 
 from goals.models import Goal
 from metrics.models import Measurement
@@ -13,11 +12,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 HUGE = 1.7e308
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from metrics.models import Measurement
 from tests import factories
@@ -25,11 +24,6 @@ LISTS = [
     "/api/v1/shared-goals/",
     "/api/v1/cycles/",
 ]
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import datetime as dt
 
 import pytest
 from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, ImpactLink, Silo
@@ -12,11 +11,6 @@ from planning.models import PlanningCycle
 from tests import factories
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 
 from goals.figures import FIGURE_COLUMNS, FigureQuery, figure_list
 from metrics.api.pagination import BoundedLimitOffsetPagination
+from metrics.api.schema import COMPONENTS
 from metrics.filtersets import UpdatedSinceFilter
 from metrics.models import Direction, Measurement
 
@@ -118,11 +119,8 @@ class FigureCSVRenderer(renderers.BaseRenderer):
             yield buffer.getvalue()
 
 
-_ERROR = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
-}
+# The shared error body (metrics.api.schema), inline for this hand-written schema.
+_ERROR = COMPONENTS["Error"]
 _FILTER_ERRORS = {
     "type": "object",
     "description": "The invalid query parameters, each with its messages.",

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from goals.api.figures import FigureCSVRenderer
 from goals.figures import FIGURE_COLUMNS, figure_list
@@ -25,11 +24,6 @@ HEADER = ",".join(FIGURE_COLUMNS)
 SETUP = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
 MEASURED = dt.datetime(2027, 3, 2, tzinfo=dt.UTC)
 LATER = dt.datetime(2027, 4, 1, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

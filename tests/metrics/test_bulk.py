@@ -8,7 +8,6 @@ from django.db import connection
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from metrics import ingest
 from metrics.ingest import BulkValidationError, RowError, measurements_bulk_upsert
@@ -18,11 +17,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/measurements/bulk/"
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture
