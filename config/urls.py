@@ -42,6 +42,8 @@ urlpatterns = [
     path("api/v1/", include("metrics.api.urls")),
     path("api/v1/", include("goals.api.urls")),
     path("api/v1/", include("planning.api.urls")),
+    path("api/v1/", include("conflicts.api.urls")),
+    path("report/", include("conflicts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"

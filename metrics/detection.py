@@ -114,7 +114,7 @@ def period_changes(levels: np.ndarray, direction_sign: np.ndarray) -> np.ndarray
     return changes
 
 
-def _standardize(changes: np.ndarray) -> np.ndarray:
+def standardize(changes: np.ndarray) -> np.ndarray:
     """Center and scale each column over its own values.
 
     Pearson's r is invariant to a*x+b (a > 0) on any subset of periods, so this does
@@ -151,7 +151,7 @@ def lagged_correlations_block(
     leader_columns = np.asarray(leader_columns, dtype=np.intp)
     follower_columns = np.asarray(follower_columns, dtype=np.intp)
     # Standardize on the whole matrix, never per block, so that blocks agree exactly.
-    standardized = _standardize(np.asarray(changes, dtype=float))
+    standardized = standardize(np.asarray(changes, dtype=float))
     periods = standardized.shape[0]
     shape = (max_lag + 1, leader_columns.size, follower_columns.size)
     r = np.full(shape, np.nan)
@@ -160,33 +160,7 @@ def lagged_correlations_block(
     leaders = standardized[:, leader_columns]
     followers = standardized[:, follower_columns]
     for lag in range(min(max_lag, periods - 1) + 1):
-        lead = leaders[: periods - lag]
-        follow = followers[lag:]
-        lead_mask = (~np.isnan(lead)).astype(float)
-        follow_mask = (~np.isnan(follow)).astype(float)
-        lead_values = np.nan_to_num(lead, nan=0.0)
-        follow_values = np.nan_to_num(follow, nan=0.0)
-
-        count = lead_mask.T @ follow_mask
-        sum_x = lead_values.T @ follow_mask
-        sum_y = lead_mask.T @ follow_values
-        sum_xx = (lead_values**2).T @ follow_mask
-        sum_yy = lead_mask.T @ follow_values**2
-        sum_xy = lead_values.T @ follow_values
-
-        spread_x = count * sum_xx - sum_x**2
-        spread_y = count * sum_yy - sum_y**2
-        testable = (
-            (count >= min_pairs)
-            & (spread_x > _RELATIVE_VARIANCE_TOLERANCE * count * sum_xx)
-            & (spread_y > _RELATIVE_VARIANCE_TOLERANCE * count * sum_yy)
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            correlation = (count * sum_xy - sum_x * sum_y) / np.sqrt(
-                spread_x * spread_y
-            )
-        r[lag] = np.where(testable, np.clip(correlation, -1.0, 1.0), np.nan)
-        n[lag] = np.rint(count).astype(np.int64)
+        r[lag], n[lag] = _lag_correlation(leaders, followers, lag, min_pairs)
 
     return LagResult(
         r=r,
@@ -195,6 +169,42 @@ def lagged_correlations_block(
         leader_columns=leader_columns,
         follower_columns=follower_columns,
     )
+
+
+def _lag_correlation(
+    leaders: np.ndarray, followers: np.ndarray, lag: int, min_pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (r, n) of standardized leader columns at t against followers at t+lag.
+
+    Six matrix products give every pair's pairwise-complete sums at once; ``r`` is NaN
+    where the pair has fewer than ``min_pairs`` paired changes or no variation.
+    """
+    periods = leaders.shape[0]
+    lead = leaders[: periods - lag]
+    follow = followers[lag:]
+    lead_mask = (~np.isnan(lead)).astype(float)
+    follow_mask = (~np.isnan(follow)).astype(float)
+    lead_values = np.nan_to_num(lead, nan=0.0)
+    follow_values = np.nan_to_num(follow, nan=0.0)
+
+    count = lead_mask.T @ follow_mask
+    sum_x = lead_values.T @ follow_mask
+    sum_y = lead_mask.T @ follow_values
+    sum_xx = (lead_values**2).T @ follow_mask
+    sum_yy = lead_mask.T @ follow_values**2
+    sum_xy = lead_values.T @ follow_values
+
+    spread_x = count * sum_xx - sum_x**2
+    spread_y = count * sum_yy - sum_y**2
+    testable = (
+        (count >= min_pairs)
+        & (spread_x > _RELATIVE_VARIANCE_TOLERANCE * count * sum_xx)
+        & (spread_y > _RELATIVE_VARIANCE_TOLERANCE * count * sum_yy)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = (count * sum_xy - sum_x * sum_y) / np.sqrt(spread_x * spread_y)
+    r = np.where(testable, np.clip(correlation, -1.0, 1.0), np.nan)
+    return r, np.rint(count).astype(np.int64)
 
 
 def lagged_correlations(
@@ -259,12 +269,15 @@ def block_candidates(
     *,
     same_group: np.ndarray | None = None,
     p_limit: float = DEFAULT_Q_THRESHOLD,
+    rank: np.ndarray | None = None,
 ) -> Candidates:
     """Return the tests of a block with ``p <= p_limit`` and the block's test count.
 
     A pair of a KPI with itself and a pair marked in ``same_group`` (kpis x kpis,
     True inside one silo) are not tests: they count neither here nor in the
-    false-discovery step. ``p_limit`` must be at least the final q threshold.
+    false-discovery step, nor does the mirror of a lag-0 pair (see
+    :func:`scan_block` for ``rank``). ``p_limit`` must be at least the final q
+    threshold.
     """
     leaders = result.leader_columns[:, None]
     followers = result.follower_columns[None, :]
@@ -272,6 +285,13 @@ def block_candidates(
     if same_group is not None:
         excluded = excluded | np.asarray(same_group, dtype=bool)[leaders, followers]
     tested = ~np.isnan(result.p) & ~excluded[None, :, :]
+    # Lag 0 is symmetric: one test per unordered pair (see scan_block).
+    order = (
+        np.arange(max(leaders.max(initial=0), followers.max(initial=0)) + 1)
+        if rank is None
+        else np.asarray(rank)
+    )
+    tested[0] &= order[leaders] < order[followers]
     lag, leader, follower = np.nonzero(tested & (result.p <= p_limit))
     return Candidates(
         tests=int(tested.sum()),
@@ -333,6 +353,195 @@ def combine_candidates(
     ]
 
 
+#: Bins of the p-value histogram each block returns: log-spaced up to the q threshold.
+#: The final step reads from it an upper bound of the Benjamini-Hochberg cut-off, so a
+#: block only ships the few tests below that bound instead of every p <= q (under pure
+#: noise, 5% of hundreds of millions of tests).
+HISTOGRAM_BINS = 400
+HISTOGRAM_FLOOR = 1e-12
+
+#: Rejections a run expects at most when it picks its first cut (see plan_p_keep).
+EXPECTED_REJECTIONS = 200_000
+
+
+def histogram_edges(q_threshold: float) -> np.ndarray:
+    """Return the upper edges of the p-value bins: bin j holds e[j-1] < p <= e[j]."""
+    return np.geomspace(HISTOGRAM_FLOOR, q_threshold, HISTOGRAM_BINS)
+
+
+@dataclass(frozen=True, eq=False)
+class BlockScan:
+    """What one block ships to the final step: its test count, its histogram of
+    p-values <= q, and its tests with ``p <= p_keep``."""
+
+    tests: int
+    histogram: np.ndarray
+    candidates: Candidates
+
+
+def _critical_t(q_threshold: float, max_freedom: int) -> np.ndarray:
+    # |t| at which the two-sided p equals q, per degrees of freedom (index = df). Taken
+    # a hair lower so that rounding never drops a test whose exact p is <= q.
+    freedom = np.arange(max_freedom + 1, dtype=float)
+    with np.errstate(invalid="ignore"):
+        critical = stats.t.isf(q_threshold / 2.0, np.maximum(freedom, 1.0))
+    return critical * (1.0 - 1e-9)
+
+
+def scan_block(
+    standardized: np.ndarray,
+    leader_columns: np.ndarray | Sequence[int],
+    follower_columns: np.ndarray | Sequence[int],
+    *,
+    same_group: np.ndarray | None = None,
+    max_lag: int = DEFAULT_MAX_LAG,
+    min_pairs: int = DEFAULT_MIN_PAIRS,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+    p_keep: float = DEFAULT_Q_THRESHOLD,
+    rank: np.ndarray | None = None,
+) -> BlockScan:
+    """Test one block of pairs of a :func:`standardize`-d change matrix.
+
+    Like :func:`lagged_correlations_block` followed by :func:`block_candidates`, but in
+    bounded memory and without computing a p-value for the tests that cannot reach
+    ``q_threshold`` (their t statistic is compared with the critical t per degrees of
+    freedom instead). Self pairs and ``same_group`` pairs are not tests.
+
+    At lag 0, (a, b) and (b, a) are one and the same test: it runs once, with the
+    column of lower ``rank`` (one value per column of the whole matrix; the default is
+    the column index) as the leader, so the family counts it once and the result does
+    not depend on the order of the columns when ``rank`` is given.
+    """
+    if max_lag < 0 or min_pairs < 3:
+        raise ValueError("max_lag must be >= 0 and min_pairs >= 3")
+    if not 0 < p_keep <= q_threshold < 1:
+        raise ValueError("need 0 < p_keep <= q_threshold < 1")
+    standardized = np.asarray(standardized, dtype=float)
+    leader_columns = np.asarray(leader_columns, dtype=np.intp)
+    follower_columns = np.asarray(follower_columns, dtype=np.intp)
+    periods = standardized.shape[0]
+    excluded = leader_columns[:, None] == follower_columns[None, :]
+    if same_group is not None:
+        excluded |= np.asarray(same_group, dtype=bool)[
+            leader_columns[:, None], follower_columns[None, :]
+        ]
+    order = np.arange(standardized.shape[1]) if rank is None else np.asarray(rank)
+    # Pairs at lag 0 with the "wrong" orientation (see above).
+    mirrored = order[leader_columns][:, None] >= order[follower_columns][None, :]
+    critical = _critical_t(q_threshold, periods)
+    edges = histogram_edges(q_threshold)
+    histogram = np.zeros(edges.size, dtype=np.int64)
+    tests = 0
+    kept: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("leader", "follower", "lag", "r", "p", "n")
+    }
+    leaders = standardized[:, leader_columns]
+    followers = standardized[:, follower_columns]
+    for lag in range(min(max_lag, max(periods - 1, 0)) + 1):
+        r, n = _lag_correlation(leaders, followers, lag, min_pairs)
+        tested = ~np.isnan(r) & ~excluded
+        if lag == 0:
+            tested &= ~mirrored
+        tests += int(np.count_nonzero(tested))
+        freedom = np.maximum(n - 2, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.abs(r) * np.sqrt(freedom / ((1.0 - r) * (1.0 + r)))
+        leader, follower = np.nonzero(tested & (t >= critical[freedom]))
+        if leader.size == 0:
+            continue
+        r_sel = r[leader, follower]
+        n_sel = n[leader, follower]
+        p_sel = _pearson_p_values(r_sel, n_sel)
+        within_q = p_sel <= q_threshold
+        histogram += np.bincount(
+            np.searchsorted(edges, p_sel[within_q], side="left"),
+            minlength=edges.size,
+        )[: edges.size]
+        keep = p_sel <= p_keep
+        kept["leader"].append(leader_columns[leader[keep]])
+        kept["follower"].append(follower_columns[follower[keep]])
+        kept["lag"].append(np.full(int(keep.sum()), lag, dtype=np.int64))
+        kept["r"].append(r_sel[keep])
+        kept["p"].append(p_sel[keep])
+        kept["n"].append(n_sel[keep])
+
+    def joined(name: str, dtype: type) -> np.ndarray:
+        parts = kept[name]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    return BlockScan(
+        tests=tests,
+        histogram=histogram,
+        candidates=Candidates(
+            tests=tests,
+            leader=joined("leader", np.intp),
+            follower=joined("follower", np.intp),
+            lag=joined("lag", np.int64),
+            r=joined("r", float),
+            p=joined("p", float),
+            n=joined("n", np.int64),
+        ),
+    )
+
+
+def plan_p_keep(
+    kpis: int, periods: int, max_lag: int, q_threshold: float = DEFAULT_Q_THRESHOLD
+) -> float:
+    """Return the first cut blocks keep: q itself for small runs, lower for large ones.
+
+    The Benjamini-Hochberg cut-off is at most q * rejections / tests; with the number of
+    tests bounded by kpis^2 * lags, a cut of q * EXPECTED_REJECTIONS / that bound is
+    enough unless a run rejects more, which :func:`bh_upper_bound` detects afterwards.
+    """
+    bound = max(kpis * (kpis - 1) * min(max_lag + 1, max(periods - 1, 1)), 1)
+    return float(min(q_threshold, q_threshold * EXPECTED_REJECTIONS / bound))
+
+
+def bh_upper_bound(
+    histogram: np.ndarray, total_tests: int, q_threshold: float = DEFAULT_Q_THRESHOLD
+) -> float:
+    """Return an upper bound of the Benjamini-Hochberg cut-off from the summed histogram.
+
+    The cut-off is the largest p with #(tests <= p) >= p * tests / q. It can fall in bin
+    (e[j-1], e[j]] only if that bin's cumulative count exceeds e[j-1] * tests / q, so
+    e[j] of the highest such bin bounds it. Candidates with p up to the bound are all
+    the final step needs for exact q-values below q (see :func:`benjamini_hochberg`).
+    """
+    edges = histogram_edges(q_threshold)
+    if total_tests == 0:
+        return float(edges[0])
+    cumulative = np.cumsum(histogram)
+    possible = cumulative[1:] > edges[:-1] * total_tests / q_threshold
+    above = np.flatnonzero(possible)
+    return float(edges[above[-1] + 1]) if above.size else float(edges[0])
+
+
+def merge_scans(
+    scans: Sequence[BlockScan],
+    *,
+    p_keep: float,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+) -> list[Association] | float:
+    """Apply the false-discovery step over all blocks' scans.
+
+    Return the associations when the blocks kept every test the step needs, else the
+    ``p_keep`` to scan the blocks again with (rare: more than EXPECTED_REJECTIONS).
+    """
+    total_tests = sum(scan.tests for scan in scans)
+    histogram = np.sum([scan.histogram for scan in scans], axis=0)
+    needed = bh_upper_bound(histogram, total_tests, q_threshold)
+    if needed > p_keep:
+        return needed
+    return combine_candidates(
+        [scan.candidates for scan in scans], q_threshold=q_threshold
+    )
+
+
+def block_ranges(size: int, block: int) -> list[tuple[int, int]]:
+    """Split 0..size into consecutive [start, stop) ranges of at most ``block``."""
+    return [(start, min(start + block, size)) for start in range(0, size, block)]
+
+
 def find_associations(
     changes: np.ndarray,
     *,
@@ -340,12 +549,41 @@ def find_associations(
     max_lag: int = DEFAULT_MAX_LAG,
     min_pairs: int = DEFAULT_MIN_PAIRS,
     q_threshold: float = DEFAULT_Q_THRESHOLD,
+    block_size: int = 1000,
+    rank: np.ndarray | None = None,
 ) -> list[Association]:
     """Return the significant lagged associations between KPIs of different groups.
 
     ``changes`` comes from :func:`period_changes`; ``same_group`` (kpis x kpis, True
-    for pairs inside one silo) removes those pairs from testing altogether.
+    for pairs inside one silo) removes those pairs from testing altogether; ``rank``
+    orients the lag-0 tests (see :func:`scan_block`). The pairs
+    are scanned in blocks of ``block_size`` leaders x ``2 * block_size`` followers in
+    this process; :mod:`conflicts.tasks` runs the same blocks across Celery workers.
     """
-    result = lagged_correlations(changes, max_lag=max_lag, min_pairs=min_pairs)
-    candidates = block_candidates(result, same_group=same_group, p_limit=q_threshold)
-    return combine_candidates([candidates], q_threshold=q_threshold)
+    standardized = standardize(np.asarray(changes, dtype=float))
+    periods, kpis = standardized.shape
+    p_keep = plan_p_keep(kpis, periods, max_lag, q_threshold)
+    blocks = [
+        (np.arange(*leaders), np.arange(*followers))
+        for leaders in block_ranges(kpis, block_size)
+        for followers in block_ranges(kpis, 2 * block_size)
+    ]
+    while True:
+        scans = [
+            scan_block(
+                standardized,
+                leaders,
+                followers,
+                same_group=same_group,
+                max_lag=max_lag,
+                min_pairs=min_pairs,
+                q_threshold=q_threshold,
+                p_keep=p_keep,
+                rank=rank,
+            )
+            for leaders, followers in blocks
+        ]
+        merged = merge_scans(scans, p_keep=p_keep, q_threshold=q_threshold)
+        if isinstance(merged, list):
+            return merged
+        p_keep = merged

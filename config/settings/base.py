@@ -8,6 +8,7 @@ with no ``REDIS_URL`` Celery tasks run in-process, so a laptop needs nothing but
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "metrics",
     "goals",
     "planning",
+    "conflicts",
 ]
 
 MIDDLEWARE = [
@@ -175,7 +177,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Nightly, after the day's uploads; expires so that a backlog never runs stale
+    # copies (the task also refuses to start a second run while one is under way).
+    "nightly-conflict-detection": {
+        "task": "conflicts.nightly_detection",
+        "schedule": crontab(hour=2, minute=15),
+        "options": {"expires": 3600},
+    },
+}
 
 # Django REST framework: deny by default; each view opens only what its role allows.
 REST_FRAMEWORK = {

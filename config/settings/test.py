@@ -19,3 +19,6 @@ CSRF_COOKIE_SECURE = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The suite makes thousands of API calls per user; the throttle test sets its own rate.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "1000000/min"}}
+# Tasks run in-process unless a test starts a real worker (tests/conflicts/test_celery.py
+# turns this off for its worker): nothing is left queued in Redis between tests.
+CELERY_TASK_ALWAYS_EAGER = True

@@ -198,8 +198,9 @@ def test_same_silo_pairs_never_appear_and_are_not_counted():
     assert find_associations(changes, same_group=same_group) == []
     result = lagged_correlations(changes)
     candidates = block_candidates(result, same_group=same_group)
-    # 4 KPIs: 12 ordered pairs, minus the 2 inside the silo, times 4 lags.
-    assert candidates.tests == 40
+    # 4 KPIs: 12 ordered pairs minus the 2 inside the silo at lags 1-3, and the 5
+    # unordered cross-silo pairs at lag 0 (where (a, b) and (b, a) are one test).
+    assert candidates.tests == 3 * 10 + 5
 
 
 def test_pure_noise_gives_no_false_discovery():
@@ -288,7 +289,8 @@ def test_result_does_not_depend_on_rescaling_or_kpi_order():
 
     permutation = np.array([3, 1, 4, 0, 2])
     rescaled = changes[:, permutation] * [2.0, 1e5, 0.3, 7.0, 1e-4] + 1e4
-    moved = find_associations(rescaled, same_group=None)
+    # rank keeps the lag-0 orientation of the original columns.
+    moved = find_associations(rescaled, same_group=None, rank=permutation)
 
     # Column c of the new matrix is column permutation[c] of the old one.
     def key(a: Association) -> tuple:

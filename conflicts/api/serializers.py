@@ -1,0 +1,123 @@
+"""Serializers of the conflict register and of detection runs."""
+
+from rest_framework import serializers
+
+from conflicts.models import Conflict, ConflictTransition, DetectionRun, Status
+from metrics import detection
+from metrics.api.fields import StrictFloatField, StrictModelSerializer
+
+
+class ConflictTransitionSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ConflictTransition
+        fields = ["from_status", "to_status", "note", "user", "run", "created_at"]
+
+
+class ConflictSerializer(serializers.ModelSerializer):
+    """A conflict with its evidence. Every field is computed by detection or the
+    workflow, so the resource is read-only."""
+
+    leader_kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    affected_kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    leader_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    affected_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status_changed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    declared_link = serializers.PrimaryKeyRelatedField(source="link", read_only=True)
+
+    class Meta:
+        model = Conflict
+        fields = [
+            "id",
+            "kind",
+            "leader_kpi",
+            "affected_kpi",
+            "leader_silo",
+            "affected_silo",
+            "lag",
+            "correlation",
+            "p_value",
+            "q_value",
+            "periods",
+            "severity",
+            "status",
+            "first_detected_at",
+            "last_detected_at",
+            "note",
+            "stale",
+            "contradicted",
+            "goal_at_risk",
+            "declared_link",
+            "last_run",
+            "status_changed_at",
+            "status_changed_by",
+        ]
+        read_only_fields = fields
+
+
+class ConflictDetailSerializer(ConflictSerializer):
+    transitions = ConflictTransitionSerializer(many=True, read_only=True)
+
+    class Meta(ConflictSerializer.Meta):
+        fields = [*ConflictSerializer.Meta.fields, "transitions"]
+        read_only_fields = fields
+
+
+class TransitionSerializer(serializers.Serializer):
+    """The body of a workflow step: the new status and the reason for it."""
+
+    status = serializers.ChoiceField(choices=Status.choices)
+    note = serializers.CharField(max_length=5000, trim_whitespace=True)
+
+
+class DetectionRunSerializer(StrictModelSerializer):
+    """A detection run: parameters (writable on create), counts and timing."""
+
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    max_lag = serializers.IntegerField(
+        min_value=0, max_value=12, default=detection.DEFAULT_MAX_LAG
+    )
+    min_pairs = serializers.IntegerField(
+        min_value=3, max_value=1000, default=detection.DEFAULT_MIN_PAIRS
+    )
+    q_threshold = StrictFloatField(
+        min_value=1e-6, max_value=0.5, default=detection.DEFAULT_Q_THRESHOLD
+    )
+    block_size = serializers.IntegerField(min_value=50, max_value=5000, default=1000)
+
+    class Meta:
+        model = DetectionRun
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "requested_by",
+            "max_lag",
+            "min_pairs",
+            "q_threshold",
+            "block_size",
+            "kpis",
+            "measurements",
+            "blocks",
+            "tests",
+            "conflicts_found",
+            "synergies_found",
+            "contradicted_links",
+            "new_conflicts",
+            "reopened",
+            "marked_stale",
+            "synergies",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+        read_only_fields = [
+            name
+            for name in fields
+            if name not in ("max_lag", "min_pairs", "q_threshold", "block_size")
+        ]

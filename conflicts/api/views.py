@@ -1,0 +1,96 @@
+"""API of the conflict register and of detection runs.
+
+Every role reads the register (alignment needs the same facts on every side); only the
+CCO team moves a conflict through the workflow and starts detection runs.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from conflicts import services
+from conflicts.api.serializers import (
+    ConflictDetailSerializer,
+    ConflictSerializer,
+    DetectionRunSerializer,
+    TransitionSerializer,
+)
+from conflicts.filtersets import ConflictFilterSet
+from conflicts.models import DetectionRun, RunTrigger
+from conflicts.selectors import conflict_list
+from metrics.api.permissions import CCO
+
+
+class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
+    """The conflict register: one row per (leader KPI, affected KPI), with evidence."""
+
+    serializer_class = ConflictSerializer
+    filterset_class = ConflictFilterSet
+    write_roles = (CCO,)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = conflict_list().order_by("id")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("transitions__user")
+        return queryset
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        if self.action == "retrieve":
+            return ConflictDetailSerializer
+        if self.action == "transition":
+            return TransitionSerializer
+        return ConflictSerializer
+
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={200: ConflictDetailSerializer},
+        summary="Move a conflict along the review workflow (CCO team).",
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        """open -> acknowledged -> accepted_tradeoff | resolved | dismissed, with a note."""
+        conflict = self.get_object()
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            services.transition(
+                conflict=conflict,
+                user=request.user,
+                status=body.validated_data["status"],
+                note=body.validated_data["note"],
+            )
+        except ValidationError as error:
+            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        fresh = (
+            conflict_list().prefetch_related("transitions__user").get(pk=conflict.pk)
+        )
+        return Response(ConflictDetailSerializer(fresh).data)
+
+
+class DetectionRunViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Detection runs. POST starts one on the workers (202); poll it by id."""
+
+    queryset = DetectionRun.objects.select_related("requested_by").order_by("-id")
+    serializer_class = DetectionRunSerializer
+    write_roles = (CCO,)
+
+    @extend_schema(responses={202: DetectionRunSerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            run = services.create_run(
+                trigger=RunTrigger.API, user=request.user, **serializer.validated_data
+            )
+            services.enqueue_run(run)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,153 @@
+"""Celery tasks of conflict detection: thin wrappers over conflicts.services and engine.
+
+A run with one block computes in the task itself. A larger run publishes its change
+matrices to the cache (Redis), scans its blocks as a Celery chord across the workers and
+applies the false-discovery step over all blocks in the chord's callback; should the
+blocks have kept too few candidates (see metrics.detection.merge_scans) the callback
+scans again with the wider cut. Every task is safe to run twice: a run that already
+started is not started again, and the register is reconciled under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import chord, shared_task
+from django.core.cache import cache
+
+from conflicts import engine, services
+from conflicts.models import DetectionRun, RunStatus
+from metrics import detection
+
+logger = logging.getLogger(__name__)
+
+#: Seconds the published matrices stay in the cache: longer than any run may take.
+MATRIX_TTL = 3 * 3600
+
+
+def _matrix_key(run_id: int) -> str:
+    return f"conflicts:detection-run:{run_id}:matrices"
+
+
+@shared_task(name="conflicts.detect_conflicts")
+def detect_conflicts(run_id: int) -> str:
+    """Run a pending detection run: inline when it is one block, else as a chord."""
+    run = DetectionRun.objects.filter(pk=run_id).first()
+    if run is None or not services.start_run(run):
+        return "skipped"
+    try:
+        matrices, measurements = engine.load_matrices()
+        work = [
+            (index, block)
+            for index, matrix in enumerate(matrices)
+            for block in matrix.blocks(run.block_size)
+        ]
+        kpis = sum(m.kpi_ids.size for m in matrices)
+        p_keep = engine.first_p_keep(
+            matrices, max_lag=run.max_lag, q_threshold=run.q_threshold
+        )
+        if len(work) <= 1:
+            associations, tests, blocks = engine.scan_all(
+                matrices,
+                max_lag=run.max_lag,
+                min_pairs=run.min_pairs,
+                q_threshold=run.q_threshold,
+                block_size=run.block_size,
+            )
+            services.finish_run(
+                run,
+                associations,
+                kpis=kpis,
+                measurements=measurements,
+                tests=tests,
+                blocks=blocks,
+            )
+            return "finished"
+        cache.set(_matrix_key(run.pk), matrices, MATRIX_TTL)
+        _dispatch(run.pk, work, p_keep, {"kpis": kpis, "measurements": measurements})
+        return "dispatched"
+    except Exception as error:
+        services.fail_run(run, f"{type(error).__name__}: {error}")
+        raise
+
+
+def _dispatch(
+    run_id: int,
+    work: list[tuple[int, tuple[int, int, int, int]]],
+    p_keep: float,
+    counts: dict[str, int],
+) -> None:
+    chord(
+        scan_detection_block.s(run_id, index, list(block), p_keep)
+        for index, block in work
+    )(merge_detection_blocks.s(run_id, [[i, list(b)] for i, b in work], p_keep, counts))
+
+
+@shared_task(name="conflicts.scan_detection_block")
+def scan_detection_block(
+    run_id: int, matrix_index: int, block: list[int], p_keep: float
+) -> dict[str, Any]:
+    """Scan one block of a run's published matrices; return its serialized scan."""
+    run = DetectionRun.objects.get(pk=run_id)
+    matrices = cache.get(_matrix_key(run_id))
+    if matrices is None:
+        raise RuntimeError(f"the matrices of detection run {run_id} expired")
+    result = engine.scan(
+        matrices[matrix_index],
+        (block[0], block[1], block[2], block[3]),
+        max_lag=run.max_lag,
+        min_pairs=run.min_pairs,
+        q_threshold=run.q_threshold,
+        p_keep=p_keep,
+    )
+    return engine.scan_to_json(result)
+
+
+@shared_task(name="conflicts.merge_detection_blocks")
+def merge_detection_blocks(
+    scans: list[dict[str, Any]],
+    run_id: int,
+    work: list[list[Any]],
+    p_keep: float,
+    counts: dict[str, int],
+) -> str:
+    """Apply the false-discovery step over all blocks and write the register."""
+    run = DetectionRun.objects.get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return "skipped"
+    try:
+        results = [engine.scan_from_json(scan) for scan in scans]
+        merged = detection.merge_scans(
+            results, p_keep=p_keep, q_threshold=run.q_threshold
+        )
+        if not isinstance(merged, list):
+            logger.info("Run %s: rescanning with p <= %.3g", run_id, merged)
+            _dispatch(run_id, [(i, tuple(b)) for i, b in work], merged, counts)
+            return "rescanning"
+        services.finish_run(
+            run,
+            merged,
+            kpis=counts["kpis"],
+            measurements=counts["measurements"],
+            tests=sum(r.tests for r in results),
+            blocks=len(results),
+        )
+        cache.delete(_matrix_key(run_id))
+        return "finished"
+    except Exception as error:
+        services.fail_run(run, f"{type(error).__name__}: {error}")
+        raise
+
+
+@shared_task(name="conflicts.nightly_detection")
+def nightly_detection() -> int | None:
+    """Start the nightly run unless a scheduled run is already under way.
+
+    The schedule firing twice at once gives one run: the check and the creation happen
+    under an advisory lock. A run older than the task time limit is not "under way"
+    (a lost chord must not block every later night).
+    """
+    return services.create_scheduled_run(
+        enqueue=lambda run: detect_conflicts.delay(run.pk)
+    )
