@@ -22,8 +22,12 @@ class ConflictFilterSet(django_filters.FilterSet):
     kpi = django_filters.CharFilter(
         method="filter_kpi", help_text="KPI key, on either side of the conflict."
     )
-    stale = django_filters.BooleanFilter(
-        help_text="true: only conflicts no longer found; false: only current ones."
+    # A typed choice, not BooleanFilter: that one ignores a value it cannot read
+    # ("stale=maybe" would silently list everything) instead of answering 400.
+    stale = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda value: value == "true",
+        help_text="true: only conflicts no longer found; false: only current ones.",
     )
 
     class Meta:

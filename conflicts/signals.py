@@ -26,12 +26,24 @@ def refresh_declared() -> None:
 
 
 def schedule_refresh(**_: Any) -> None:
-    """Queue one refresh for when the current transaction commits."""
+    """Queue a refresh for when the current transaction commits, once per transaction.
+
+    Every save queues a callback, but the callbacks of one transaction share a flag
+    and only the first to run refreshes: a bulk import of hundreds of goals refreshes
+    once, and a callback lost to a rolled-back savepoint cannot lose the refresh.
+    """
     connection = transaction.get_connection()
-    # A bulk import saves hundreds of goals in one transaction: refresh once.
-    if any(callback is refresh_declared for _, callback, _ in connection.run_on_commit):
-        return
-    transaction.on_commit(refresh_declared)
+    pending = getattr(connection, "_ducttape_declared_refresh", None)
+    if pending is None or pending["done"]:
+        pending = {"done": False}
+        connection._ducttape_declared_refresh = pending  # type: ignore[attr-defined]
+
+    def run_once() -> None:
+        if not pending["done"]:
+            pending["done"] = True
+            refresh_declared()
+
+    transaction.on_commit(run_once)
 
 
 for model in (Goal, ImpactLink, _CYCLE_MODEL):

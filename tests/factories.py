@@ -4,7 +4,9 @@ import datetime as dt
 
 import factory
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
+from conflicts.models import Conflict, DetectionRun
 from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
 from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
@@ -141,3 +143,38 @@ class ContributionFactory(factory.django.DjangoModelFactory):
     shared_goal = factory.SubFactory(SharedGoalFactory)
     goal = factory.SubFactory(GoalFactory)
     weight = 1.0
+
+
+class DetectionRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DetectionRun
+
+    trigger = "command"
+    status = "succeeded"
+    max_lag = 3
+    min_pairs = 12
+    q_threshold = 0.05
+    block_size = 1000
+
+
+class ConflictFactory(factory.django.DjangoModelFactory):
+    """An observed conflict between two KPIs of different silos, open, high severity."""
+
+    class Meta:
+        model = Conflict
+
+    kind = "observed"
+    is_observed = True
+    leader_kpi = factory.SubFactory(KPIFactory)
+    affected_kpi = factory.SubFactory(KPIFactory)
+    leader_silo = factory.SelfAttribute("leader_kpi.silo")
+    affected_silo = factory.SelfAttribute("affected_kpi.silo")
+    lag = 1
+    correlation = -0.71
+    p_value = 0.0001
+    q_value = 0.001
+    periods = 40
+    severity = "high"
+    goal_at_risk = True
+    first_detected_at = factory.LazyFunction(timezone.now)
+    last_detected_at = factory.LazyFunction(timezone.now)

@@ -172,6 +172,24 @@ MATRIX = {
         None,
         CCO_WRITE[204],
     ),
+    ("GET", "/api/v1/conflicts/"): ("/api/v1/conflicts/", None, READ),
+    ("GET", "/api/v1/conflicts/{id}/"): ("/api/v1/conflicts/{conflict}/", None, READ),
+    ("POST", "/api/v1/conflicts/{id}/transition/"): (
+        "/api/v1/conflicts/{conflict}/transition/",
+        {"status": "acknowledged", "note": "Raised with both silo leads."},
+        CCO_WRITE[200],
+    ),
+    ("GET", "/api/v1/detection-runs/"): ("/api/v1/detection-runs/", None, READ),
+    ("POST", "/api/v1/detection-runs/"): (
+        "/api/v1/detection-runs/",
+        {"max_lag": 2},
+        (401, 403, 403, 403, 202, 202),
+    ),
+    ("GET", "/api/v1/detection-runs/{id}/"): (
+        "/api/v1/detection-runs/{run}/",
+        None,
+        READ,
+    ),
 }
 
 
@@ -221,6 +239,10 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
         factories.ContributionFactory(shared_goal=shared, goal=goal)
     empty_cycle = factories.CycleFactory(name="FY2030")
     link = factories.ImpactLinkFactory(leader_kpi=deals, affected_kpi=csat)
+    run = factories.DetectionRunFactory()
+    conflict = factories.ConflictFactory(
+        leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
+    )
     return {
         "users": {
             "manager_a": manager_a,
@@ -237,6 +259,8 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "cycle": cycle.pk,
             "empty_cycle": empty_cycle.pk,
             "link": link.pk,
+            "run": run.pk,
+            "conflict": conflict.pk,
         },
     }
 

@@ -227,6 +227,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a "status" with different choices: name each set once.
+    "ENUM_NAME_OVERRIDES": {
+        "ConflictStatusEnum": "conflicts.models.Status",
+        "DetectionRunStatusEnum": "conflicts.models.RunStatus",
+    },
 }
 
 # Imports from the admin run in one transaction: a file with any bad row writes nothing.
