@@ -322,6 +322,38 @@ def planted_found(kpi_ids: np.ndarray, data: Data) -> tuple[int, int]:
     return len(found & planted), len(found - planted)
 
 
+class OtherCpu:
+    """CPU seconds the whole machine spent outside this process's children (PostgreSQL
+    serving the run included) while the block ran: a busy machine slows the run."""
+
+    seconds = 0.0
+    available = 0.0
+
+    @staticmethod
+    def _busy_and_total() -> tuple[float, float]:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        total = sum(fields[:8])
+        tick = os.sysconf("SC_CLK_TCK")
+        return (total - idle) / tick, total / tick
+
+    @staticmethod
+    def _children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> "OtherCpu":
+        self._start = (*self._busy_and_total(), self._children())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        busy, total = self._busy_and_total()
+        children = self._children()
+        self.seconds = max(0.0, busy - self._start[0] - (children - self._start[2]))
+        self.available = total - self._start[1]
+
+
 # -- the loop vs the vectorized core --------------------------------------------------
 
 
@@ -498,9 +530,9 @@ def main() -> int:
                 f"{seed_seconds:.1f} s (not timed); detecting in a subprocess...",
                 flush=True,
             )
-            load = os.getloadavg()[0]
-            result = detect_in_child(url, kpis, arguments.profile)
-            result["load_before"] = load
+            with OtherCpu() as other:
+                result = detect_in_child(url, kpis, arguments.profile)
+            result["other_cpu"] = other.seconds
             found = planted_found(kpi_ids, data) if "error" not in result else (0, 0)
             connections.close_all()
             runs.append((kpis, measurements, result, found, seed_seconds))
@@ -513,8 +545,9 @@ def main() -> int:
                     f"{result['compute_seconds']:.2f}, write "
                     f"{result['write_seconds']:.2f}), {result['tests']:,} tests, "
                     f"{result['conflicts']} conflicts, planted found {found[0]}/"
-                    f"{PLANTED}, peak RSS {result['peak_rss_mb']:,.0f} MiB "
-                    f"(1-min load average before: {load:.2f})",
+                    f"{PLANTED}, peak RSS {result['peak_rss_mb']:,.0f} MiB; CPU "
+                    f"used by other processes meanwhile: {other.seconds:.1f} s "
+                    f"of {other.available:.1f} s",
                     flush=True,
                 )
         empty_tables(url)
@@ -618,11 +651,7 @@ def main() -> int:
             else "NO"
         )
     )
-    print(
-        f"machine: {machine}; {postgres}; 1-min load average at the end: "
-        f"{os.getloadavg()[0]:.2f} (the CPUs are shared: a load above 1 before a run "
-        "means something else was running)"
-    )
+    print(f"machine: {machine}; {postgres}")
 
     print("\ngoals:")
     by_size = {kpis: result for kpis, _, result, _, _ in runs}

@@ -33,6 +33,15 @@ from metrics.roles import is_cco
 #: Statuses still being worked: what "open conflicts" means on the report.
 WORKING = (Status.OPEN, Status.ACKNOWLEDGED)
 
+#: The workflow buttons say what they do.
+ACTION_LABELS = {
+    Status.OPEN: "Reopen",
+    Status.ACKNOWLEDGED: "Acknowledge",
+    Status.ACCEPTED_TRADEOFF: "Accept as trade-off",
+    Status.RESOLVED: "Mark resolved",
+    Status.DISMISSED: "Dismiss",
+}
+
 CSV_FIELDS = [
     "id",
     "kind",
@@ -163,7 +172,7 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
             goals=goals,
             transitions=conflict.transitions.select_related("user", "run"),
             next_statuses=[
-                (value, Status(value).label) for value in TRANSITIONS[conflict.status]
+                (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
             ],
             note=kwargs.get("note", ""),
             errors=kwargs.get("errors", {}),

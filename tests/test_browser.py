@@ -216,3 +216,67 @@ def test_silo_manager_adds_a_goal_and_sees_only_own_silo(page, live_server, mana
     record = goal.history.first()
     assert record.history_type == "+"
     assert record.history_user == manager_a
+
+
+def test_cco_reviews_a_conflict_in_the_report(page, live_server, cco, manager_a):
+    from conflicts import services
+    from tests.conflicts.company import standard_company
+
+    company = standard_company()
+    company.save()
+    run = services.run_as_command()
+    assert run.conflicts_found == 1
+    base_url = live_server.url
+
+    log_in(page, base_url, "cco")
+    page.goto(f"{base_url}/report/conflicts/")
+
+    expect(page.locator("h1")).to_have_text("Where one silo's success hurts another")
+    # The heatmap: Sales (row) hurts Support (column) once; silos in value-chain order.
+    header = page.locator("table.heatmap tr").first.locator("th")
+    expect(header).to_have_text(
+        ["leader ↓ / affected →", "Sales", "Support", "Finance", "Operations"]
+    )
+    sales_row = page.locator("table.heatmap tr").nth(1).locator("td")
+    expect(sales_row).to_have_text(["·", "1", "", ""])
+    expect(page.locator("section.card h2")).to_have_text(
+        ["Sales → Support worst: medium 1 conflict"]
+    )
+    save_screenshot(page, "report-conflicts.png")
+
+    page.click("text=Deals closed → Ticket backlog")
+    conflict = run_conflict()
+    expect(page).to_have_url(f"{base_url}/report/conflicts/{conflict.pk}/")
+    expect(page.locator("#evidence")).to_have_text(
+        "When Sales' deals closed improves, Support's ticket backlog worsens "
+        f"2 months later: r = {conflict.correlation:.2f}, q < 0.001, "
+        f"over {conflict.periods} months."
+    )
+    expect(page.locator("#change-chart polyline")).to_have_count(2)
+    save_screenshot(page, "report-conflict-detail.png")
+
+    # The note is required: the browser refuses an empty one, the server too.
+    page.fill("#note", "Raised with Sales and Support; review in the planning meeting.")
+    page.click("#workflow button[value=acknowledged]")
+    expect(page.locator(".messages li")).to_have_text(
+        f"Conflict {conflict.pk} is now acknowledged."
+    )
+    expect(page.locator("#workflow button")).to_have_text(
+        ["Accept as trade-off", "Mark resolved", "Dismiss"]
+    )
+    expect(page.locator("table").last.locator("tr").nth(1)).to_contain_text("cco")
+    conflict.refresh_from_db()
+    assert conflict.status == "acknowledged"
+    save_screenshot(page, "report-conflict-acknowledged.png")
+
+    # A silo manager is refused the report.
+    page.context.clear_cookies()
+    log_in(page, base_url, "manager_a")
+    response = page.goto(f"{base_url}/report/conflicts/")
+    assert response is not None and response.status == 403
+
+
+def run_conflict():
+    from conflicts.models import Conflict
+
+    return Conflict.objects.select_related("leader_kpi", "affected_kpi").get()

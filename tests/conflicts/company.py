@@ -39,8 +39,9 @@ class Company:
         self.rng = np.random.default_rng(self.seed)
 
     def silo(self, slug: str, position: int) -> None:
-        self.silos[slug] = Silo.objects.create(
-            slug=slug, name=slug.title(), position=position
+        # Reuse a silo a fixture made (the conftest's "sales" and "support").
+        self.silos[slug], _ = Silo.objects.update_or_create(
+            slug=slug, defaults={"name": slug.title(), "position": position}
         )
 
     def kpi(
@@ -56,7 +57,9 @@ class Company:
         self.changes[key] = noise * self.rng.normal(size=self.months - 1)
         self.trends[key] = trend
 
-    def plant(self, leader: str, follower: str, *, lag: int, coefficient: float) -> None:
+    def plant(
+        self, leader: str, follower: str, *, lag: int, coefficient: float
+    ) -> None:
         """Make ``follower``'s change at t+lag = coefficient * leader's at t + noise."""
         source = self.changes[leader]
         planted = self.changes[follower].copy()
@@ -75,7 +78,9 @@ class Company:
 
     def levels(self, key: str) -> np.ndarray:
         _, direction = self.kpis[key]
-        adjusted = np.concatenate([[0.0], np.cumsum(self.changes[key] + self.trends[key])])
+        adjusted = np.concatenate(
+            [[0.0], np.cumsum(self.changes[key] + self.trends[key])]
+        )
         sign = -1.0 if direction == "lower_is_better" else 1.0
         return 1000.0 + sign * adjusted
 
@@ -141,7 +146,9 @@ def standard_company(seed: int = 7, months: int = 48) -> Company:
     for silo in ["sales", "support", "finance", "operations"]:
         company.kpi(f"{silo}.noise", direction="lower_is_better")
         company.kpi(f"{silo}.noise_two")
-    company.plant("sales.deals_closed", "support.ticket_backlog", lag=2, coefficient=-0.8)
+    company.plant(
+        "sales.deals_closed", "support.ticket_backlog", lag=2, coefficient=-0.8
+    )
     company.plant("operations.on_time", "support.csat", lag=1, coefficient=0.8)
     company.plant("sales.deals_closed", "sales.discount_depth", lag=0, coefficient=-0.9)
     company.plant("sales.deals_closed", "finance.late_kpi", lag=1, coefficient=-0.9)

@@ -137,9 +137,9 @@ def test_transition_by_the_cco_team_records_the_step(api, cco, conflict):
         "Raised in the planning meeting.",
         "cco",
     )
-    assert [(t["from_status"], t["to_status"], t["user"]) for t in body["transitions"]] == [
-        ("open", "acknowledged", "cco")
-    ]
+    assert [
+        (t["from_status"], t["to_status"], t["user"]) for t in body["transitions"]
+    ] == [("open", "acknowledged", "cco")]
 
 
 @pytest.mark.parametrize(
@@ -155,8 +155,14 @@ def test_transition_by_the_cco_team_records_the_step(api, cco, conflict):
             },
         ),
         ({"status": "acknowledged"}, {"note": ["This field is required."]}),
-        ({"status": "acknowledged", "note": "  "}, {"note": ["This field may not be blank."]}),
-        ({"status": "reviewed", "note": "x"}, {"status": ['"reviewed" is not a valid choice.']}),
+        (
+            {"status": "acknowledged", "note": "  "},
+            {"note": ["This field may not be blank."]},
+        ),
+        (
+            {"status": "reviewed", "note": "x"},
+            {"status": ['"reviewed" is not a valid choice.']},
+        ),
         ({"note": "x"}, {"status": ["This field is required."]}),
     ],
 )

@@ -276,7 +276,9 @@ def test_workflow_steps_record_user_time_and_note(pair, cco):
     assert conflict.closed_correlation == -0.7
     assert conflict.closed_severity == conflict.severity
     steps = list(
-        ConflictTransition.objects.values_list("from_status", "to_status", "note", "user")
+        ConflictTransition.objects.values_list(
+            "from_status", "to_status", "note", "user"
+        )
     )
     assert steps == [
         ("open", "acknowledged", "Raised with both.", cco.pk),
@@ -293,10 +295,28 @@ def test_workflow_steps_record_user_time_and_note(pair, cco):
 @pytest.mark.parametrize(
     ("path", "status", "note", "field", "message"),
     [
-        ([], "resolved", "Fixed.", "status", "A conflict that is open cannot move to resolved: it can only move to acknowledged."),
+        (
+            [],
+            "resolved",
+            "Fixed.",
+            "status",
+            "A conflict that is open cannot move to resolved: it can only move to acknowledged.",
+        ),
         ([], "open", "Again.", "status", "A conflict that is open cannot move to open"),
-        (["acknowledged"], "acknowledged", "Again.", "status", "can only move to accepted_tradeoff, resolved, dismissed"),
-        (["acknowledged", "dismissed"], "acknowledged", "Back.", "status", "it is closed; only a detection run reopens it"),
+        (
+            ["acknowledged"],
+            "acknowledged",
+            "Again.",
+            "status",
+            "can only move to accepted_tradeoff, resolved, dismissed",
+        ),
+        (
+            ["acknowledged", "dismissed"],
+            "acknowledged",
+            "Back.",
+            "status",
+            "it is closed; only a detection run reopens it",
+        ),
         ([], "acknowledged", "   ", "note", "A note is required"),
         ([], "archived", "Note.", "status", "Unknown status 'archived'"),
     ],
@@ -319,7 +339,9 @@ def test_invalid_steps_are_refused_with_the_reason(
 
 
 def close(conflict, user, status="dismissed"):
-    services.transition(conflict=conflict, user=user, status="acknowledged", note="Seen.")
+    services.transition(
+        conflict=conflict, user=user, status="acknowledged", note="Seen."
+    )
     services.transition(conflict=conflict, user=user, status=status, note="Not ours.")
 
 
@@ -393,7 +415,11 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
     pair, cco, manager_a, manager_b, django_capture_on_commit_callbacks
 ):
     deals, backlog, _ = pair
-    for user, email in ((cco, "cco@example.com"), (manager_a, "a@example.com"), (manager_b, "")):
+    for user, email in (
+        (cco, "cco@example.com"),
+        (manager_a, "a@example.com"),
+        (manager_b, ""),
+    ):
         user.email = email
         user.save()
     factories.silo_manager(factories.SiloFactory(), email="other@example.com")
@@ -439,10 +465,17 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
 def test_a_run_records_its_parameters_counts_and_duration():
     standard_company().save()
 
-    run = services.run_as_command(max_lag=2, min_pairs=15, q_threshold=0.01, block_size=5)
+    run = services.run_as_command(
+        max_lag=2, min_pairs=15, q_threshold=0.01, block_size=5
+    )
 
     run.refresh_from_db()
-    assert (run.max_lag, run.min_pairs, run.q_threshold, run.block_size) == (2, 15, 0.01, 5)
+    assert (run.max_lag, run.min_pairs, run.q_threshold, run.block_size) == (
+        2,
+        15,
+        0.01,
+        5,
+    )
     assert run.status == "succeeded"
     assert run.trigger == "command"
     # 16 KPIs in blocks of 5 leaders x 10 followers: 4 x 2 blocks.
@@ -484,9 +517,9 @@ def test_two_runs_at_once_leave_one_row_per_pair():
 
     assert errors == []
     assert DetectionRun.objects.filter(status="succeeded").count() == 2
-    assert list(Conflict.objects.values_list("leader_kpi__key", "affected_kpi__key")) == [
-        ("sales.deals_closed", "support.ticket_backlog")
-    ]
+    assert list(
+        Conflict.objects.values_list("leader_kpi__key", "affected_kpi__key")
+    ) == [("sales.deals_closed", "support.ticket_backlog")]
 
 
 def test_gaps_and_a_second_company_shape():
@@ -496,7 +529,9 @@ def test_gaps_and_a_second_company_shape():
     company.silo("sales", 1)
     company.kpi("finance.credit_strictness")
     company.kpi("sales.win_rate")
-    company.plant("finance.credit_strictness", "sales.win_rate", lag=3, coefficient=-0.8)
+    company.plant(
+        "finance.credit_strictness", "sales.win_rate", lag=3, coefficient=-0.8
+    )
     company.drop("finance.credit_strictness", 0.2)
     company.drop("sales.win_rate", 0.2)
     company.save()

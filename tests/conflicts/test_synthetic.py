@@ -126,8 +126,16 @@ def test_rerun_on_the_same_data_changes_no_evidence_and_adds_no_row():
     first = run()
     before = list(
         Conflict.objects.values_list(
-            "id", "kind", "lag", "correlation", "p_value", "q_value", "periods",
-            "severity", "status", "first_detected_at",
+            "id",
+            "kind",
+            "lag",
+            "correlation",
+            "p_value",
+            "q_value",
+            "periods",
+            "severity",
+            "status",
+            "first_detected_at",
         )
     )
 
@@ -135,8 +143,16 @@ def test_rerun_on_the_same_data_changes_no_evidence_and_adds_no_row():
 
     after = list(
         Conflict.objects.values_list(
-            "id", "kind", "lag", "correlation", "p_value", "q_value", "periods",
-            "severity", "status", "first_detected_at",
+            "id",
+            "kind",
+            "lag",
+            "correlation",
+            "p_value",
+            "q_value",
+            "periods",
+            "severity",
+            "status",
+            "first_detected_at",
         )
     )
     assert after == before

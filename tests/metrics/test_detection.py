@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from metrics import detection
 from metrics.detection import (
     Association,
     benjamini_hochberg,
@@ -309,3 +310,62 @@ def test_result_does_not_depend_on_rescaling_or_kpi_order():
         )
         assert a.r == pytest.approx(original.r, abs=1e-12)
         assert a.q == pytest.approx(original.q, rel=1e-9)
+
+
+def test_a_tight_first_cut_is_widened_and_gives_the_exact_result(monkeypatch):
+    # Many true effects: with room for only one rejection in the first cut, the blocks
+    # keep too few candidates, the histogram says so, and the second scan is exact.
+    rng = np.random.default_rng(5)
+    changes = rng.normal(size=(47, 40))
+    for leader in range(0, 40, 2):
+        changes[1:, leader + 1] = -0.8 * changes[:-1, leader] + 0.3 * rng.normal(
+            size=46
+        )
+    groups = np.arange(40) % 2  # leaders and followers in two silos
+    same_group = groups[:, None] == groups[None, :]
+    exact = combine_candidates(
+        [block_candidates(lagged_correlations(changes), same_group=same_group)]
+    )
+    calls = []
+    original = detection.scan_block
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["p_keep"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(detection, "EXPECTED_REJECTIONS", 1)
+    monkeypatch.setattr(detection, "scan_block", counting)
+
+    found = find_associations(changes, same_group=same_group, block_size=15)
+
+    assert len(exact) >= 15
+    assert [(a.leader, a.follower, a.lag, a.n) for a in found] == [
+        (a.leader, a.follower, a.lag, a.n) for a in exact
+    ]
+    for a, b in zip(found, exact, strict=True):
+        assert a.q == pytest.approx(b.q, rel=1e-9)
+    # 3 x 2 blocks scanned twice: first with the tight cut, then with the wider one.
+    assert len(calls) == 12
+    assert calls[0] < calls[-1]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bh_upper_bound_is_never_below_the_true_cutoff(seed):
+    rng = np.random.default_rng(seed)
+    tests = 200_000
+    # Mostly null p-values, plus a varying number of strong signals.
+    p = np.concatenate([rng.random(tests - 500 * seed), rng.random(500 * seed) * 1e-4])
+    q = benjamini_hochberg(p)
+    cutoff = p[q < 0.05].max(initial=0.0)
+    edges = detection.histogram_edges(0.05)
+    below = p[p <= 0.05]
+    histogram = np.bincount(
+        np.searchsorted(edges, below, side="left"), minlength=edges.size
+    )[: edges.size]
+
+    bound = detection.bh_upper_bound(histogram, tests, 0.05)
+
+    assert bound >= cutoff
+    # and it is tight: within two bins of the cut-off when there is one.
+    if cutoff > 0:
+        assert bound <= cutoff * (edges[1] / edges[0]) ** 2

@@ -1,0 +1,134 @@
+"""Detection on a real Celery worker against the real Redis (no eager mode).
+
+The worker runs in a thread of the test process (celery.contrib.testing), consuming
+from the Redis broker that REDIS_URL names; tasks write to the test database, so the
+tests are transactional.
+"""
+
+import threading
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.db import connection
+
+from config.celery_app import app
+from conflicts import services, tasks
+from conflicts.models import Conflict, DetectionRun
+from tests.conflicts.company import standard_company
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def worker():
+    assert settings.REDIS_URL, "the Celery tests need REDIS_URL (make test sets it)"
+    app.loader.import_module("celery.contrib.testing.tasks")
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=True, shutdown_timeout=30
+        ):
+            yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+def wait_for(run_id: int, timeout: float = 90.0) -> DetectionRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = DetectionRun.objects.get(pk=run_id)
+        if run.status in ("succeeded", "failed"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {run.status} after {timeout} s")
+
+
+def register():
+    return sorted(
+        Conflict.objects.values_list(
+            "leader_kpi__key",
+            "affected_kpi__key",
+            "kind",
+            "lag",
+            "correlation",
+            "p_value",
+            "q_value",
+            "periods",
+            "severity",
+        )
+    )
+
+
+def test_worker_run_as_a_chord_of_blocks_stores_what_the_command_stores(worker):
+    standard_company().save()
+    run = services.create_run(trigger="api", block_size=4)
+
+    tasks.detect_conflicts.delay(run.pk)
+    run = wait_for(run.pk)
+
+    assert run.status == "succeeded", run.error
+    # 16 KPIs in blocks of 4 leaders x 8 followers: 8 block tasks in the chord.
+    assert run.blocks == 8
+    from_worker = register()
+    assert [row[:4] for row in from_worker] == [
+        ("sales.deals_closed", "support.ticket_backlog", "observed", 2)
+    ]
+
+    Conflict.objects.all().delete()
+    command_run = services.run_as_command(block_size=4)
+
+    assert register() == from_worker
+    assert (command_run.tests, command_run.conflicts_found, command_run.synergies) == (
+        run.tests,
+        run.conflicts_found,
+        run.synergies,
+    )
+
+
+def test_worker_runs_a_single_block_inline(worker):
+    standard_company().save()
+    run = services.create_run(trigger="api")
+
+    tasks.detect_conflicts.delay(run.pk)
+    run = wait_for(run.pk)
+
+    assert (run.status, run.blocks, run.conflicts_found) == ("succeeded", 1, 1)
+
+
+def test_a_redelivered_task_does_not_run_a_finished_run_again(worker):
+    standard_company().save()
+    run = services.create_run(trigger="api")
+    tasks.detect_conflicts.delay(run.pk)
+    finished = wait_for(run.pk)
+
+    result = tasks.detect_conflicts.delay(run.pk).get(timeout=30)
+
+    assert result == "skipped"
+    assert DetectionRun.objects.get(pk=run.pk).finished_at == finished.finished_at
+
+
+def test_nightly_schedule_fired_twice_at_once_starts_one_run(worker):
+    standard_company().save()
+    started = []
+
+    def fire():
+        try:
+            started.append(tasks.nightly_detection())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    created = [run_id for run_id in started if run_id is not None]
+    assert len(created) == 1
+    assert wait_for(created[0]).status == "succeeded"
+    assert DetectionRun.objects.count() == 1
+    assert settings.CELERY_BEAT_SCHEDULE["nightly-conflict-detection"]["task"] == (
+        tasks.nightly_detection.name
+    )
