@@ -273,7 +273,8 @@ def test_cco_reviews_a_conflict_in_the_report(page, live_server, cco, manager_a)
     page.context.clear_cookies()
     log_in(page, base_url, "manager_a")
     response = page.goto(f"{base_url}/report/conflicts/")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
 
 
 def run_conflict():
