@@ -27,8 +27,10 @@ SIGN = {
 }
 
 
-def period_number(day: dt.date, frequency: str) -> int:
+def period_number(day: dt.date | str, frequency: str) -> int:
     """Number consecutive periods of one frequency with consecutive integers."""
+    if isinstance(day, str):  # SQLite's raw cursor answers dates as ISO strings
+        day = dt.date.fromisoformat(day)
     if frequency == periods.MONTHLY:
         return day.year * 12 + day.month - 1
     if frequency == periods.QUARTERLY:

@@ -71,6 +71,9 @@ log "Migrating the database"
 log "Loading demo data (seed_demo)"
 "${PY[@]}" manage.py seed_demo
 
+log "Detecting conflicts in the demo data (detect_conflicts)"
+"${PY[@]}" manage.py detect_conflicts --verbosity 0
+
 if [[ $SETTINGS_DEBUG == 0 ]]; then
   # Without DEBUG the development server serves static files only through WhiteNoise,
   # from STATIC_ROOT.
