@@ -592,7 +592,10 @@ def notify_high_severity(conflict_ids: list[int]) -> int:
                     per_recipient[user.email].append(conflict)
     messages = []
     for email, items in sorted(per_recipient.items()):
-        lines = [describe(c) for c in items]
+        lines = [
+            f"{describe(c)}\n  {settings.SITE_URL}/report/conflicts/{c.pk}/"
+            for c in items
+        ]
         subject = (
             f"ducttape: {len(items)} new high-severity conflict"
             f"{'s' if len(items) != 1 else ''}"
@@ -601,7 +604,7 @@ def notify_high_severity(conflict_ids: list[int]) -> int:
             [
                 "Detection found conflicts where one silo's success hurts another:",
                 *(f"- {line}" for line in lines),
-                "Review them in the CCO report: /report/conflicts/",
+                f"The CCO report: {settings.SITE_URL}/report/conflicts/",
             ]
         )
         messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [email]))

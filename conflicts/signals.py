@@ -43,7 +43,9 @@ def schedule_refresh(**_: Any) -> None:
             pending["done"] = True
             refresh_declared()
 
-    transaction.on_commit(run_once)
+    # robust: the goal is saved whatever happens here; a failed refresh is logged, and
+    # the next save or detection run refreshes again.
+    transaction.on_commit(run_once, robust=True)
 
 
 for model in (Goal, ImpactLink, _CYCLE_MODEL):

@@ -445,6 +445,8 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
         "month later: r = -0.71, q = 0.001, over 40 months." in message.body
     )
 
+    conflict = Conflict.objects.get()
+    assert f"  http://127.0.0.1:8000/report/conflicts/{conflict.pk}/" in message.body
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         again = factories.DetectionRunFactory(status="running")
@@ -547,3 +549,28 @@ def test_gaps_and_a_second_company_shape():
     assert conflict.periods == company.paired_changes(
         "finance.credit_strictness", "sales.win_rate", 3
     )
+
+
+def test_reconcile_query_count_does_not_grow_with_the_register(silo_a, silo_b):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(pairs):
+        kpis = [
+            (factories.KPIFactory(silo=silo_a), factories.KPIFactory(silo=silo_b))
+            for _ in range(pairs)
+        ]
+        for leader, affected in kpis:
+            factories.GoalFactory(kpi=leader)
+            factories.GoalFactory(kpi=affected, baseline=50, target=30)
+            factories.ImpactLinkFactory(leader_kpi=leader, affected_kpi=affected)
+        found = [association(leader, affected) for leader, affected in kpis]
+        run = factories.DetectionRunFactory(status="running")
+        with CaptureQueriesContext(connection) as captured:
+            services.reconcile(run=run, associations=found)
+        return len(captured)
+
+    small = queries(2)
+    assert Conflict.objects.count() == 2
+    Conflict.objects.all().delete()
+    assert queries(30) == small
+    assert Conflict.objects.count() == 32
