@@ -156,7 +156,7 @@ def scan(
         matrix.standardized,
         np.arange(leader_start, leader_stop),
         np.arange(follower_start, follower_stop),
-        same_group=matrix.same_group,
+        groups=matrix.silo_ids,
         max_lag=max_lag,
         min_pairs=min_pairs,
         q_threshold=q_threshold,

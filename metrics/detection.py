@@ -399,13 +399,16 @@ def scan_block(
     q_threshold: float = DEFAULT_Q_THRESHOLD,
     p_keep: float = DEFAULT_Q_THRESHOLD,
     rank: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> BlockScan:
     """Test one block of pairs of a :func:`standardize`-d change matrix.
 
     Like :func:`lagged_correlations_block` followed by :func:`block_candidates`, but in
     bounded memory and without computing a p-value for the tests that cannot reach
     ``q_threshold`` (their t statistic is compared with the critical t per degrees of
-    freedom instead). Self pairs and ``same_group`` pairs are not tests.
+    freedom instead). Self pairs and ``same_group`` pairs are not tests; ``groups``
+    (one group id per column of the whole matrix) says the same as ``same_group``
+    without a kpis x kpis matrix.
 
     At lag 0, (a, b) and (b, a) are one and the same test: it runs once, with the
     column of lower ``rank`` (one value per column of the whole matrix; the default is
@@ -425,6 +428,11 @@ def scan_block(
         excluded |= np.asarray(same_group, dtype=bool)[
             leader_columns[:, None], follower_columns[None, :]
         ]
+    if groups is not None:
+        group_of = np.asarray(groups)
+        excluded |= (
+            group_of[leader_columns][:, None] == group_of[follower_columns][None, :]
+        )
     order = np.arange(standardized.shape[1]) if rank is None else np.asarray(rank)
     # Pairs at lag 0 with the "wrong" orientation (see above).
     mirrored = order[leader_columns][:, None] >= order[follower_columns][None, :]

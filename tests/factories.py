@@ -1,9 +1,12 @@
 """factory_boy factories for every domain model, and users in each role."""
 
 import datetime as dt
+import importlib
 
 import factory
-from django.contrib.auth.models import Group, User
+from django.apps import apps as django_apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
 from conflicts.models import Conflict, DetectionRun
@@ -11,6 +14,8 @@ from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
 from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning.models import PlanningCycle, Priority
+
+ROLES_MIGRATION = importlib.import_module("planning.migrations.0002_roles")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -30,10 +35,36 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save()
 
 
+def role_group(name: str) -> Group:
+    """Return the role group ``name``, recreating the roles if a flush removed them.
+
+    The groups come from a data migration; a transactional test's teardown flushes
+    them, and serialized rollback does not restore them when a higher-scoped fixture
+    (the browser tests' Chromium) runs before the database fixture. They are rebuilt
+    from the migration's own grants, so the permissions are exactly the migrated ones.
+    """
+    group = Group.objects.filter(name=name).first()
+    if group is not None:
+        return group
+    for app_config in django_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    for group_name, triples in ROLES_MIGRATION.grants().items():
+        role, _ = Group.objects.get_or_create(name=group_name)
+        role.permissions.set(
+            [
+                Permission.objects.get(
+                    content_type__app_label=app_label, codename=f"{action}_{model}"
+                )
+                for app_label, action, model in triples
+            ]
+        )
+    return Group.objects.get(name=name)
+
+
 def user_in(group_name: str, **kwargs) -> User:
     """Create a staff user in the role group ``group_name``."""
     user = UserFactory(**kwargs)
-    user.groups.add(Group.objects.get(name=group_name))
+    user.groups.add(role_group(group_name))
     return user
 
 

@@ -89,9 +89,11 @@ def test_result_does_not_depend_on_rescaling_a_kpi(company, scale, shift, column
     moved = run(rescaled, signs, groups, rank=identity)
 
     assert canonical(moved, identity) == canonical(original, identity)
+    # A shift of 1e6 on values scaled by 1e-3 leaves the changes only ~10 significant
+    # digits in float64: equal up to that rounding, not bit for bit.
     for a, b in zip(moved, original, strict=True):
-        assert a.r == pytest.approx(b.r, abs=1e-9)
-        assert a.q == pytest.approx(b.q, rel=1e-6)
+        assert a.r == pytest.approx(b.r, abs=1e-6)
+        assert a.q == pytest.approx(b.q, rel=1e-4)
 
 
 @PROPERTY_SETTINGS
