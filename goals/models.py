@@ -273,3 +273,113 @@ class Contribution(models.Model):
             raise ValidationError(
                 {"goal": "The goal belongs to another cycle than the shared goal."}
             )
+
+
+class Guardrail(models.Model):
+    """A KPI of any silo that a shared goal may not worsen beyond a tolerance.
+
+    For example "Support CSAT may not fall more than 2 points": KPI support.csat,
+    baseline 84, tolerance 2. The KPI's current level is its latest value inside the
+    cycle; a breach is flagged on the shared goal and caps its progress (see
+    goals.progress.shared_progress). This is how a silo stops being credited for a win
+    that hurts another silo.
+    """
+
+    shared_goal = models.ForeignKey(
+        SharedGoal, on_delete=models.CASCADE, related_name="guardrails"
+    )
+    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="guardrails")
+    baseline = models.FloatField(validators=[validate_finite])
+    tolerance = models.FloatField(
+        validators=[validate_finite],
+        help_text="How much the KPI may worsen from its baseline, in the KPI's unit.",
+    )
+    note = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["shared_goal", "kpi__key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shared_goal", "kpi"],
+                name="guardrail_unique_kpi",
+                violation_error_message="This KPI is already a guardrail of the shared goal.",
+            ),
+            finite_check("baseline", "guardrail_baseline_finite"),
+            models.CheckConstraint(
+                condition=Q(tolerance__gte=0) & Q(tolerance__lte=FINITE_MAX),
+                name="guardrail_tolerance_not_negative",
+                violation_error_message="The tolerance must be a finite number >= 0.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        try:
+            return f"{self.kpi.key} may worsen by at most {self.tolerance:g}"
+        except ObjectDoesNotExist:
+            return f"KPI {self.kpi_id} guardrail"
+
+
+class SharedGoalSnapshot(models.Model):
+    """A shared goal's progress as computed on one day by the roll-up job.
+
+    One row per shared goal and day: a second roll-up the same day replaces it.
+    ``contributions`` and ``guardrails`` keep the breakdown the progress came from.
+    """
+
+    shared_goal = models.ForeignKey(
+        SharedGoal, on_delete=models.CASCADE, related_name="snapshots"
+    )
+    day = models.DateField()
+    progress = models.FloatField(null=True, blank=True)
+    uncapped_progress = models.FloatField(null=True, blank=True)
+    contributions_with_data = models.PositiveIntegerField()
+    contributions_total = models.PositiveIntegerField()
+    per_silo = models.JSONField(default=dict)
+    contributions = models.JSONField(default=list)
+    guardrails = models.JSONField(default=list)
+    guardrail_breached = models.BooleanField(default=False)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["shared_goal", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shared_goal", "day"], name="snapshot_unique_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shared_goal_id} on {self.day}"
+
+
+class RollupRun(models.Model):
+    """One run of the shared-goal roll-up: why it ran, what it did, how long it took."""
+
+    class Reason(models.TextChoices):
+        SCHEDULE = "schedule", "Nightly schedule"
+        MEASUREMENTS = "measurements", "New measurements"
+        CATCH_UP = "catch_up", "Catch-up after missed runs"
+        COMMAND = "command", "Command"
+
+    class Status(models.TextChoices):
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped: another run held the lock"
+
+    reason = models.CharField(max_length=15, choices=Reason.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    day = models.DateField()
+    shared_goals = models.PositiveIntegerField(default=0)
+    breached = models.PositiveIntegerField(
+        default=0, help_text="Shared goals with a breached guardrail."
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Roll-up {self.day} ({self.status})"

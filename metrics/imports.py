@@ -8,12 +8,14 @@ transaction: any bad row shows its error and nothing is written.
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from import_export import fields, resources, widgets
 from import_export.forms import ImportForm
 
 from metrics.models import KPI, Measurement
 from metrics.roles import User
 from metrics.selectors import kpis_writable_by
+from metrics.signals import measurements_changed
 
 
 class MeasurementImportForm(ImportForm):
@@ -81,9 +83,11 @@ class MeasurementResource(resources.ModelResource):
         queryset = kpis_writable_by(user) if user is not None else KPI.objects.none()
         self.fields["kpi"].widget = ScopedKPIWidget(queryset)
         self._seen: set[tuple[str, str]] = set()
+        self._changed_kpis: set[int] = set()
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         self._seen = set()
+        self._changed_kpis = set()
         missing = {"kpi", "period", "value"} - set(dataset.headers or ())
         if missing:
             raise ValidationError(
@@ -98,6 +102,22 @@ class MeasurementResource(resources.ModelResource):
                 f"KPI {pair[0]!r} has two rows for period {pair[1]}; keep one."
             )
         self._seen.add(pair)
+
+    def after_save_instance(
+        self, instance: Measurement, row: Any, **kwargs: Any
+    ) -> None:
+        super().after_save_instance(instance, row, **kwargs)
+        self._changed_kpis.add(instance.kpi_id)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        if kwargs.get("dry_run") or result.has_errors() or not self._changed_kpis:
+            return
+        kpi_ids = sorted(self._changed_kpis)
+        transaction.on_commit(
+            lambda: measurements_changed.send(sender=Measurement, kpi_ids=kpi_ids),
+            robust=True,
+        )
 
     def dehydrate_kpi(self, measurement: Measurement) -> str:
         return measurement.kpi.key

@@ -22,6 +22,7 @@ from metrics import periods
 from metrics.models import KPI, Measurement
 from metrics.roles import User
 from metrics.selectors import silo_ids_writable_by
+from metrics.signals import measurements_changed
 
 MAX_ROWS = 10_000
 ROW_FIELDS = ("kpi", "period", "value", "source")
@@ -106,6 +107,12 @@ def measurements_bulk_upsert(*, user: User, rows: list[dict[str, Any]]) -> BulkR
     write = _write_postgresql if connection.vendor == "postgresql" else _write_portable
     with transaction.atomic():
         created, updated = write(valid_rows, now)
+        if created or updated:
+            kpi_ids = sorted({row[0] for row in valid_rows})
+            transaction.on_commit(
+                lambda: measurements_changed.send(sender=Measurement, kpi_ids=kpi_ids),
+                robust=True,
+            )
     return BulkResult(created=created, updated=updated)
 
 

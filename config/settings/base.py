@@ -179,6 +179,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds a burst of measurement uploads is given before the one roll-up it causes.
+ROLLUP_COALESCE_SECONDS = 30
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Nightly, after the day's uploads; expires so that a backlog never runs stale
     # copies (the task also refuses to start a second run while one is under way).
@@ -186,6 +189,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "conflicts.nightly_detection",
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 3600},
+    },
+    "nightly-shared-goal-rollup": {
+        "task": "goals.rollup_shared_goals",
+        "schedule": crontab(hour=3, minute=0),
+        "kwargs": {"reason": "schedule"},
+        "options": {"expires": 3600},
+    },
+    # Runs the roll-up only if a contributing measurement changed since the last one:
+    # catches up uploads whose roll-up could not be enqueued (Redis down).
+    "shared-goal-rollup-catch-up": {
+        "task": "goals.rollup_catch_up",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 540},
     },
 }
 

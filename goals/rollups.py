@@ -1,0 +1,333 @@
+"""The shared-goal roll-up: every open cycle's shared goals, snapshotted once a day.
+
+A constant number of SQL queries whatever the number of shared goals: one for the shared
+goals, one for their contributions, one for the contributing goals' actuals, one for the
+guardrails with their current values, one upsert of the snapshots (and the lock and the
+run record). The arithmetic is goals.progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from goals import progress
+from goals.models import (
+    Contribution,
+    Goal,
+    Guardrail,
+    RollupRun,
+    SharedGoal,
+    SharedGoalSnapshot,
+)
+from goals.selectors import HUGE_VALUE, goal_attainment, goal_list_with_actuals
+from metrics.models import Measurement
+
+logger = logging.getLogger(__name__)
+
+#: Key of the advisory lock that lets one roll-up run at a time.
+ROLLUP_LOCK = 0x6475_6376
+#: Cache key that coalesces the roll-ups a burst of uploads asks for into one.
+PENDING_KEY = "goals:rollup:pending"
+#: A cycle in this phase is over: its shared goals are not rolled up any more.
+CLOSED_PHASE = "closed"
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    """What one roll-up did (``skipped``: another run held the lock)."""
+
+    run: RollupRun
+
+
+def open_shared_goals() -> list[SharedGoal]:
+    """Return the shared goals of cycles that are not closed, with their cycle."""
+    return list(
+        SharedGoal.objects.exclude(cycle__phase=CLOSED_PHASE)
+        .select_related("cycle")
+        .order_by("id")
+    )
+
+
+def guardrails_with_current(shared_goal_ids: Iterable[int]) -> list[Guardrail]:
+    """Return the guardrails annotated with ``current``: the KPI's latest value inside
+    its shared goal's cycle (None when it has none yet)."""
+    latest = (
+        Measurement.objects.filter(
+            kpi=OuterRef("kpi"),
+            period__gte=OuterRef("shared_goal__cycle__start_date"),
+            period__lte=OuterRef("shared_goal__cycle__end_date"),
+            value__gt=-HUGE_VALUE,
+            value__lt=HUGE_VALUE,
+        )
+        .order_by("-period")
+        .values("value")[:1]
+    )
+    return list(
+        Guardrail.objects.filter(shared_goal_id__in=list(shared_goal_ids))
+        .select_related("kpi")
+        .annotate(current=Subquery(latest))
+        .order_by("shared_goal_id", "kpi__key")
+    )
+
+
+@dataclass(frozen=True)
+class Computed:
+    """One shared goal's progress with the breakdown the snapshot stores."""
+
+    shared_goal: SharedGoal
+    result: progress.SharedProgress
+    contributions: list[dict]
+    guardrails: list[dict]
+
+
+def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
+    """Compute the progress of ``shared_goals`` (three queries in all)."""
+    ids = [shared_goal.pk for shared_goal in shared_goals]
+    contributions = list(
+        Contribution.objects.filter(shared_goal_id__in=ids)
+        .values_list("shared_goal_id", "goal_id", "weight")
+        .order_by("shared_goal_id", "goal_id")
+    )
+    goals = {
+        goal.pk: goal
+        for goal in goal_list_with_actuals(
+            Goal.objects.filter(pk__in={goal_id for _, goal_id, _ in contributions})
+        )
+    }
+    guardrails: dict[int, list[Guardrail]] = {}
+    for guardrail in guardrails_with_current(ids):
+        guardrails.setdefault(guardrail.shared_goal_id, []).append(guardrail)
+    by_shared: dict[int, list[tuple[int, float]]] = {}
+    for shared_id, goal_id, weight in contributions:
+        by_shared.setdefault(shared_id, []).append((goal_id, weight))
+
+    computed = []
+    for shared_goal in shared_goals:
+        parts, part_rows = [], []
+        for goal_id, weight in by_shared.get(shared_goal.pk, []):
+            goal = goals[goal_id]
+            attainment = goal_attainment(goal)
+            parts.append(
+                progress.Part(
+                    key=goal_id,
+                    silo=goal.kpi.silo.slug,
+                    weight=weight,
+                    attainment=attainment,
+                )
+            )
+            part_rows.append(
+                {
+                    "goal": goal_id,
+                    "kpi": goal.kpi.key,
+                    "silo": goal.kpi.silo.slug,
+                    "weight": weight,
+                    "actual": goal.actual,
+                    "attainment": attainment,
+                }
+            )
+        guards, guard_rows = [], []
+        for guardrail in guardrails.get(shared_goal.pk, []):
+            worsened_by = progress.worsening(
+                direction=guardrail.kpi.direction,
+                baseline=guardrail.baseline,
+                current=guardrail.current,
+                band_low=guardrail.kpi.band_low,
+                band_high=guardrail.kpi.band_high,
+            )
+            guard = progress.Guard(
+                key=guardrail.pk, worsened_by=worsened_by, tolerance=guardrail.tolerance
+            )
+            guards.append(guard)
+            guard_rows.append(
+                {
+                    "id": guardrail.pk,
+                    "kpi": guardrail.kpi.key,
+                    "baseline": guardrail.baseline,
+                    "tolerance": guardrail.tolerance,
+                    "current": guardrail.current,
+                    "worsened_by": worsened_by,
+                    "breached": guard.breached,
+                }
+            )
+        computed.append(
+            Computed(
+                shared_goal=shared_goal,
+                result=progress.shared_progress(parts, guards),
+                contributions=part_rows,
+                guardrails=guard_rows,
+            )
+        )
+    return computed
+
+
+def _try_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+        return bool(cursor.fetchone()[0])
+
+
+def rollup(
+    *,
+    reason: str = RollupRun.Reason.SCHEDULE,
+    day: dt.date | None = None,
+    progress_line: Callable[[str], None] | None = None,
+) -> RollupRun:
+    """Snapshot every open cycle's shared goals for ``day`` (today by default).
+
+    Idempotent: a second run the same day replaces each snapshot with the same numbers.
+    Two runs at once: the second finds the lock taken and is recorded as skipped.
+    """
+    say = progress_line or (lambda line: None)
+    day = day or timezone.localdate()
+    began = time.perf_counter()
+    started_at = timezone.now()
+    with transaction.atomic():
+        if not _try_lock():
+            say("Another roll-up is running: skipped.")
+            return RollupRun.objects.create(
+                reason=reason,
+                day=day,
+                status=RollupRun.Status.SKIPPED,
+                started_at=started_at,
+                finished_at=timezone.now(),
+            )
+        # Uploads from now on ask for a new run; this one may not see them.
+        try:
+            cache.delete(PENDING_KEY)
+        except Exception:  # the cache (Redis) being down must not stop the roll-up
+            logger.warning("Could not clear the roll-up coalescing key", exc_info=True)
+        shared_goals = open_shared_goals()
+        say(f"Rolling up {len(shared_goals)} shared goals of open cycles for {day}.")
+        results = compute(shared_goals)
+        now = timezone.now()
+        SharedGoalSnapshot.objects.bulk_create(
+            [
+                SharedGoalSnapshot(
+                    shared_goal=item.shared_goal,
+                    day=day,
+                    progress=item.result.progress,
+                    uncapped_progress=item.result.uncapped,
+                    contributions_with_data=item.result.with_data,
+                    contributions_total=item.result.total,
+                    per_silo=item.result.per_silo,
+                    contributions=item.contributions,
+                    guardrails=item.guardrails,
+                    guardrail_breached=bool(item.result.breached),
+                    computed_at=now,
+                )
+                for item in results
+            ],
+            update_conflicts=True,
+            unique_fields=["shared_goal", "day"],
+            update_fields=[
+                "progress",
+                "uncapped_progress",
+                "contributions_with_data",
+                "contributions_total",
+                "per_silo",
+                "contributions",
+                "guardrails",
+                "guardrail_breached",
+                "computed_at",
+            ],
+            batch_size=5000,
+        )
+        run = RollupRun.objects.create(
+            reason=reason,
+            day=day,
+            status=RollupRun.Status.DONE,
+            shared_goals=len(results),
+            breached=sum(1 for item in results if item.result.breached),
+            started_at=started_at,
+            finished_at=timezone.now(),
+            duration_seconds=time.perf_counter() - began,
+        )
+    say(
+        f"Snapshotted {run.shared_goals} shared goals in {run.duration_seconds:.2f} s "
+        f"({run.breached} with a breached guardrail)."
+    )
+    return run
+
+
+def contributing(kpi_ids: Iterable[int]) -> bool:
+    """Return whether any of these KPIs feeds a shared goal or guardrail of an open
+    cycle."""
+    kpi_ids = list(kpi_ids)
+    if not kpi_ids:
+        return False
+    open_cycle = ~Q(shared_goal__cycle__phase=CLOSED_PHASE)
+    return (
+        Contribution.objects.filter(open_cycle, goal__kpi_id__in=kpi_ids).exists()
+        or Guardrail.objects.filter(open_cycle, kpi_id__in=kpi_ids).exists()
+    )
+
+
+def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
+    """Ask for a roll-up shortly, once for a burst of uploads; return whether this call
+    enqueued it.
+
+    The first upload of a burst sets a short-lived cache key and enqueues the task with
+    a countdown; the uploads until the task starts find the key and enqueue nothing. If
+    Redis is down, nothing is enqueued and the catch-up job
+    (:func:`rollup_is_behind`) runs the roll-up once it is back.
+    """
+    from goals.tasks import rollup_shared_goals
+
+    if not contributing(kpi_ids):
+        return False
+    delay = settings.ROLLUP_COALESCE_SECONDS
+    try:
+        if not cache.add(PENDING_KEY, 1, timeout=delay * 10):
+            return False
+        rollup_shared_goals.apply_async(
+            kwargs={"reason": RollupRun.Reason.MEASUREMENTS}, countdown=delay
+        )
+    except Exception:
+        logger.warning(
+            "Could not enqueue the roll-up; the catch-up job will run it", exc_info=True
+        )
+        return False
+    return True
+
+
+def reschedule() -> None:
+    """Enqueue another coalesced roll-up (a run asked for by uploads was skipped)."""
+    from goals.tasks import rollup_shared_goals
+
+    try:
+        if cache.add(PENDING_KEY, 1, timeout=settings.ROLLUP_COALESCE_SECONDS * 10):
+            rollup_shared_goals.apply_async(
+                kwargs={"reason": RollupRun.Reason.MEASUREMENTS},
+                countdown=settings.ROLLUP_COALESCE_SECONDS,
+            )
+    except Exception:
+        logger.warning("Could not re-enqueue the roll-up", exc_info=True)
+
+
+def rollup_is_behind() -> bool:
+    """Return whether a contributing measurement changed after the last roll-up."""
+    last = (
+        RollupRun.objects.filter(status=RollupRun.Status.DONE)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    open_cycle = ~Q(shared_goal__cycle__phase=CLOSED_PHASE)
+    kpis = Contribution.objects.filter(open_cycle).values("goal__kpi_id")
+    guarded = Guardrail.objects.filter(open_cycle).values("kpi_id")
+    changed = Measurement.objects.filter(Q(kpi_id__in=kpis) | Q(kpi_id__in=guarded))
+    if last is not None:
+        changed = changed.filter(updated_at__gte=last)
+    return changed.exists()

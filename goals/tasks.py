@@ -1,0 +1,31 @@
+"""Celery tasks of the shared-goal roll-up: thin wrappers over goals.rollups."""
+
+from celery import shared_task
+
+from goals import rollups
+from goals.models import RollupRun
+
+
+@shared_task(name="goals.rollup_shared_goals")
+def rollup_shared_goals(reason: str = RollupRun.Reason.SCHEDULE) -> str:
+    """Snapshot every open cycle's shared goals for today (see goals.rollups.rollup).
+
+    Safe to run twice or concurrently: the same day's snapshot is replaced, and a run
+    that finds another holding the lock records itself as skipped. A skipped run asked
+    for by new measurements asks again, so those measurements are never left out.
+    """
+    run = rollups.rollup(reason=reason)
+    if (
+        run.status == RollupRun.Status.SKIPPED
+        and reason == RollupRun.Reason.MEASUREMENTS
+    ):
+        rollups.reschedule()
+    return run.status
+
+
+@shared_task(name="goals.rollup_catch_up")
+def rollup_catch_up() -> str:
+    """Run the roll-up if a contributing measurement changed since the last one."""
+    if not rollups.rollup_is_behind():
+        return "up to date"
+    return rollups.rollup(reason=RollupRun.Reason.CATCH_UP).status
