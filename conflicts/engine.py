@@ -227,10 +227,17 @@ def first_p_keep(
     return detection.plan_p_keep(kpis, rows, max_lag, q_threshold)
 
 
-def scan_to_json(result: detection.BlockScan) -> dict[str, Any]:
-    """Serialize a block's scan for the Celery result backend (floats round-trip)."""
+def scan_to_json(
+    result: detection.BlockScan, work_item: list[Any] | None = None
+) -> dict[str, Any]:
+    """Serialize a block's scan for the Celery result backend (floats round-trip).
+
+    ``work_item`` ([matrix index, block]) names the block, so that the final step can
+    check that it received every block exactly once.
+    """
     found = result.candidates
     return {
+        "work_item": work_item,
         "tests": result.tests,
         "histogram": result.histogram.tolist(),
         "leader": found.leader.tolist(),

@@ -158,6 +158,10 @@ class Conflict(models.Model):
     )
     severity = models.CharField(max_length=10, choices=Severity.choices)
     goal_at_risk = models.BooleanField(default=False)
+    alerted_high = models.BooleanField(
+        default=False,
+        help_text="The CCO team and both silos were mailed about it being high.",
+    )
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.OPEN
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -47,12 +47,16 @@ MODERATE_EFFECT = 0.3
 #: How much stronger (in |r|) evidence must get to reopen a closed conflict.
 REOPEN_MARGIN = 0.10
 
+#: The longest note a workflow step takes (the API and the report page alike).
+MAX_NOTE_LENGTH = 5000
+
 #: A cycle in this phase is over; every other phase is open.
 CLOSED_PHASE = "closed"
 
 # The fields a reconciliation may change (bulk_update writes these).
 _RECONCILED_FIELDS = [
     "kind",
+    "alerted_high",
     "is_declared",
     "is_observed",
     "contradicted",
@@ -254,8 +258,15 @@ def reconcile(
                     conflict.q_value = evidence.q
                     conflict.periods = evidence.n
                     conflict.last_run = run
-                if conflict.is_observed or conflict.contradicted:
+                if (
+                    conflict.is_declared
+                    or conflict.is_observed
+                    or conflict.contradicted
+                ):
                     conflict.last_detected_at = now
+            else:
+                # A link removed since the last run takes its contradiction with it.
+                conflict.contradicted = conflict.contradicted and conflict.is_declared
             if conflict.is_declared and not before["is_declared"]:
                 conflict.last_detected_at = now
             conflict.stale = not (conflict.is_declared or conflict.is_observed)
@@ -271,6 +282,7 @@ def reconcile(
             elif conflict.is_observed:
                 conflict.kind = Kind.OBSERVED
             conflict.goal_at_risk = pair[1] in at_risk
+            previous_severity = conflict.severity
             conflict.severity = severity_for(
                 correlation=conflict.correlation
                 if conflict.is_observed or conflict.contradicted
@@ -278,6 +290,11 @@ def reconcile(
                 goal_at_risk=conflict.goal_at_risk,
                 contradicted=conflict.contradicted,
             )
+            if conflict.severity != Severity.HIGH or (
+                previous_severity != Severity.HIGH and not is_new
+            ):
+                # Alert again when it next becomes high (see finish_run).
+                conflict.alerted_high = False
             if is_new:
                 result.created.append(conflict)
                 continue
@@ -287,7 +304,11 @@ def reconcile(
                 and not conflict.stale
             ):
                 result.escalated.append(conflict)
-            if conflict.status in CLOSED_STATUSES and materially_stronger(conflict):
+            if (
+                run is not None
+                and conflict.status in CLOSED_STATUSES
+                and materially_stronger(conflict)
+            ):
                 transitions.append(
                     ConflictTransition(
                         conflict=conflict,
@@ -298,6 +319,7 @@ def reconcile(
                     )
                 )
                 conflict.status = Status.OPEN
+                conflict.alerted_high = False
                 conflict.note = transitions[-1].note
                 conflict.status_changed_at = now
                 conflict.status_changed_by = None
@@ -311,8 +333,8 @@ def reconcile(
     return result
 
 
-def _reopen_note(conflict: Conflict, run: DetectionRun | None) -> str:
-    source = f"detection run {run.pk}" if run is not None else "a goal or link change"
+def _reopen_note(conflict: Conflict, run: DetectionRun) -> str:
+    source = f"detection run {run.pk}"
     evidence = (
         f"r = {conflict.correlation:.2f}" if conflict.correlation is not None else ""
     )
@@ -338,6 +360,12 @@ def transition(*, conflict: Conflict, user: User, status: str, note: str) -> Con
         )
     if not note:
         errors["note"] = "A note is required: say why the status changes."
+    elif "\x00" in note:
+        errors["note"] = "Null characters are not allowed."
+    elif len(note) > MAX_NOTE_LENGTH:
+        errors["note"] = (
+            f"Keep the note to {MAX_NOTE_LENGTH} characters (it has {len(note)})."
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -411,6 +439,14 @@ def create_scheduled_run(enqueue: Callable[[DetectionRun], Any]) -> int | None:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEDULE_LOCK])
+        # Runs whose worker was lost for good (never redelivered) are closed here.
+        DetectionRun.objects.filter(
+            status__in=[RunStatus.PENDING, RunStatus.RUNNING], created_at__lt=recent
+        ).update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            error="Abandoned: no worker finished it within twice the task time limit.",
+        )
         if DetectionRun.objects.filter(
             trigger=RunTrigger.SCHEDULE,
             status__in=[RunStatus.PENDING, RunStatus.RUNNING],
@@ -429,12 +465,33 @@ def enqueue_run(run: DetectionRun) -> None:
     transaction.on_commit(lambda: detect_conflicts.delay(run.pk))
 
 
+def abandoned_before() -> datetime:
+    """Return the start time before which a run still marked running is abandoned.
+
+    No task outlives CELERY_TASK_TIME_LIMIT (the worker kills it), so a run that
+    started longer ago and is still "running" lost its worker: killed, or stopped by
+    the hard limit before it could record a failure.
+    """
+    from django.conf import settings
+
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+
+
 def start_run(run: DetectionRun) -> bool:
-    """Mark a pending run running; return False when it already started (a redelivery
-    of a finished or running run does nothing)."""
-    updated = DetectionRun.objects.filter(
-        pk=run.pk, status__in=[RunStatus.PENDING]
-    ).update(status=RunStatus.RUNNING, started_at=timezone.now())
+    """Mark a pending run running; return False when it already started.
+
+    A redelivered task of a finished run, or of a run still within its time limit,
+    does nothing. A run abandoned by its worker (see :func:`abandoned_before`) is taken
+    over and starts again: the broker redelivers the task of a killed worker.
+    """
+    updated = (
+        DetectionRun.objects.filter(pk=run.pk)
+        .filter(
+            Q(status=RunStatus.PENDING)
+            | Q(status=RunStatus.RUNNING, started_at__lt=abandoned_before())
+        )
+        .update(status=RunStatus.RUNNING, started_at=timezone.now(), error="")
+    )
     run.refresh_from_db()
     return updated == 1
 
@@ -455,6 +512,11 @@ def finish_run(
         (a for a in associations if a.kind == "synergy"), key=lambda a: (-a.r, a.p)
     )
     with transaction.atomic():
+        # A duplicated callback (redelivery) must not write the run a second time.
+        locked = DetectionRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != RunStatus.RUNNING:
+            run.refresh_from_db()
+            return run
         result = reconcile(run=run, associations=associations)
         finished = timezone.now()
         names = dict(
@@ -495,13 +557,17 @@ def finish_run(
                 for a in synergies[: run.SYNERGIES_KEPT]
             ],
         )
-        alarming = [
-            c
-            for c in (*result.created, *result.reopened, *result.escalated)
-            if c.severity == Severity.HIGH
-        ]
-        if alarming:
-            ids = sorted({c.pk for c in alarming})
+        # Every high-severity conflict under review that nobody was told about yet:
+        # new, reopened, or made high since (also by a goal change between runs).
+        alarming = Conflict.objects.filter(
+            severity=Severity.HIGH,
+            stale=False,
+            status__in=[Status.OPEN, Status.ACKNOWLEDGED],
+            alerted_high=False,
+        )
+        ids = sorted(alarming.values_list("pk", flat=True))
+        if ids:
+            Conflict.objects.filter(pk__in=ids).update(alerted_high=True)
             transaction.on_commit(lambda: notify_high_severity(ids))
     run.refresh_from_db()
     return run
@@ -510,9 +576,9 @@ def finish_run(
 def fail_run(run: DetectionRun, error: str) -> None:
     """Record that a run failed, with the error, so a later run can start afresh."""
     finished = timezone.now()
-    DetectionRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, finished_at=finished, error=error[:5000]
-    )
+    DetectionRun.objects.filter(
+        pk=run.pk, status__in=[RunStatus.PENDING, RunStatus.RUNNING]
+    ).update(status=RunStatus.FAILED, finished_at=finished, error=error[:5000])
 
 
 def run_detection(

@@ -78,10 +78,25 @@ def _dispatch(
     p_keep: float,
     counts: dict[str, int],
 ) -> None:
+    merge = merge_detection_blocks.s(
+        run_id, [[i, list(b)] for i, b in work], p_keep, counts
+    )
+    # A block that fails fails the chord: its error callback fails the run, which
+    # must never stay "running" with nobody working on it.
     chord(
         scan_detection_block.s(run_id, index, list(block), p_keep)
         for index, block in work
-    )(merge_detection_blocks.s(run_id, [[i, list(b)] for i, b in work], p_keep, counts))
+    )(merge.on_error(detection_chord_failed.s(run_id)))
+
+
+@shared_task(name="conflicts.detection_chord_failed")
+def detection_chord_failed(
+    request: Any, exc: BaseException, traceback: Any, run_id: int
+) -> None:
+    """Record that a run's chord failed (a block or the final step raised)."""
+    run = DetectionRun.objects.filter(pk=run_id).first()
+    if run is not None:
+        services.fail_run(run, f"A detection block failed: {exc!r}"[:5000])
 
 
 @shared_task(name="conflicts.scan_detection_block")
@@ -101,7 +116,7 @@ def scan_detection_block(
         q_threshold=run.q_threshold,
         p_keep=p_keep,
     )
-    return engine.scan_to_json(result)
+    return engine.scan_to_json(result, [matrix_index, block])
 
 
 @shared_task(name="conflicts.merge_detection_blocks")
@@ -117,6 +132,14 @@ def merge_detection_blocks(
     if run.status != RunStatus.RUNNING:
         return "skipped"
     try:
+        received = sorted(scan["work_item"] for scan in scans)
+        if received != sorted(work):
+            # A redelivered block counted twice and another missing: the result
+            # would be silently wrong, so the run fails instead.
+            raise RuntimeError(
+                f"expected {len(work)} distinct blocks, received {len(scans)} "
+                f"({len({str(item) for item in received})} distinct)"
+            )
         results = [engine.scan_from_json(scan) for scan in scans]
         merged = detection.merge_scans(
             results, p_keep=p_keep, q_threshold=run.q_threshold

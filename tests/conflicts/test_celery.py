@@ -132,3 +132,27 @@ def test_nightly_schedule_fired_twice_at_once_starts_one_run(worker):
     assert settings.CELERY_BEAT_SCHEDULE["nightly-conflict-detection"]["task"] == (
         tasks.nightly_detection.name
     )
+
+
+def test_a_failing_block_fails_the_run_instead_of_leaving_it_running(
+    worker, monkeypatch
+):
+    from conflicts import engine
+
+    standard_company().save()
+    real_scan = engine.scan
+
+    def scan_that_fails_on_one_block(matrix, block, **kwargs):
+        if block[0] == 4:
+            raise RuntimeError("disk full")
+        return real_scan(matrix, block, **kwargs)
+
+    monkeypatch.setattr(engine, "scan", scan_that_fails_on_one_block)
+    run = services.create_run(trigger="api", block_size=4)
+
+    tasks.detect_conflicts.delay(run.pk)
+    run = wait_for(run.pk)
+
+    assert run.status == "failed"
+    assert "disk full" in run.error
+    assert Conflict.objects.count() == 0

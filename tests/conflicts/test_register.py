@@ -574,3 +574,249 @@ def test_reconcile_query_count_does_not_grow_with_the_register(silo_a, silo_b):
     Conflict.objects.all().delete()
     assert queries(30) == small
     assert Conflict.objects.count() == 32
+
+
+# --- review findings: runs that must not stick or double-count ------------------------
+
+
+def test_an_abandoned_running_run_is_taken_over_and_a_live_one_is_not(settings):
+    from django.utils import timezone
+
+    standard_company().save()
+    live = factories.DetectionRunFactory(status="running", started_at=timezone.now())
+    abandoned = factories.DetectionRunFactory(
+        status="running",
+        started_at=timezone.now()
+        - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5),
+    )
+
+    assert services.run_detection(live).status == "running"
+    taken_over = services.run_detection(abandoned)
+
+    assert taken_over.status == "succeeded"
+    assert taken_over.conflicts_found == 1
+
+
+def scans_of_a_company(block_size=4):
+    from conflicts import engine
+
+    standard_company().save()
+    matrices, _ = engine.load_matrices()
+    work = [
+        [index, list(block)]
+        for index, matrix in enumerate(matrices)
+        for block in matrix.blocks(block_size)
+    ]
+    p_keep = engine.first_p_keep(matrices, max_lag=3, q_threshold=0.05)
+    scans = [
+        engine.scan_to_json(
+            engine.scan(
+                matrices[index],
+                tuple(block),
+                max_lag=3,
+                min_pairs=12,
+                q_threshold=0.05,
+                p_keep=p_keep,
+            ),
+            [index, block],
+        )
+        for index, block in work
+    ]
+    return scans, work, p_keep
+
+
+def test_a_duplicated_final_step_writes_the_run_once():
+    from conflicts import tasks
+
+    scans, work, p_keep = scans_of_a_company()
+    run = factories.DetectionRunFactory(status="running", block_size=4)
+    counts = {"kpis": 16, "measurements": 700}
+
+    first = tasks.merge_detection_blocks(scans, run.pk, work, p_keep, counts)
+    second = tasks.merge_detection_blocks(scans, run.pk, work, p_keep, counts)
+
+    run.refresh_from_db()
+    assert (first, second) == ("finished", "skipped")
+    assert (run.status, run.new_conflicts, run.conflicts_found) == ("succeeded", 1, 1)
+    assert Conflict.objects.count() == 1
+
+
+def test_a_block_counted_twice_fails_the_run_instead_of_a_wrong_result():
+    from conflicts import tasks
+
+    scans, work, p_keep = scans_of_a_company()
+    run = factories.DetectionRunFactory(status="running", block_size=4)
+    duplicated = [*scans[:-1], scans[0]]  # the last block missing, the first twice
+
+    with pytest.raises(RuntimeError, match="expected 8 distinct blocks"):
+        tasks.merge_detection_blocks(
+            duplicated, run.pk, work, p_keep, {"kpis": 16, "measurements": 1}
+        )
+
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "expected 8 distinct blocks, received 8 (7 distinct)" in run.error
+    assert Conflict.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        ("a\x00b", "Null characters are not allowed."),
+        ("x" * 5001, "Keep the note to 5000 characters (it has 5001)."),
+    ],
+)
+def test_a_note_with_nul_or_too_long_is_refused(pair, cco, note, message):
+    deals, backlog, _ = pair
+    reconcile_run(association(deals, backlog))
+    conflict = Conflict.objects.get()
+
+    with pytest.raises(ValidationError) as refused:
+        services.transition(
+            conflict=conflict, user=cco, status="acknowledged", note=note
+        )
+
+    assert refused.value.message_dict == {"note": [message]}
+
+
+def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
+    pair, cco, manager_b, django_capture_on_commit_callbacks
+):
+    deals, backlog, _ = pair
+    cco.email = "cco@example.com"
+    cco.save()
+    reconcile_run(association(deals, backlog, r=-0.76))
+    conflict = Conflict.objects.get()
+    assert conflict.severity == "medium"
+    services.transition(
+        conflict=conflict, user=cco, status="acknowledged", note="Seen."
+    )
+
+    # Support's manager adds a goal on the backlog: the conflict becomes high at once
+    # (the goal is at risk), without a run.
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.GoalFactory(kpi=backlog, baseline=50, target=30)
+    conflict.refresh_from_db()
+    assert (conflict.severity, conflict.status, conflict.alerted_high) == (
+        "high",
+        "acknowledged",
+        False,
+    )
+    assert mail.outbox == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = factories.DetectionRunFactory(status="running")
+        services.finish_run(
+            run,
+            [association(deals, backlog, r=-0.76)],
+            kpis=2,
+            measurements=80,
+            tests=8,
+            blocks=1,
+        )
+
+    # The CCO team and Support's manager (Sales has none here), once each.
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "cco@example.com",
+        "manager_b@example.com",
+    ]
+    conflict.refresh_from_db()
+    assert conflict.alerted_high is True
+
+
+def test_a_closed_conflict_is_not_reopened_by_a_goal_change(pair, cco):
+    deals, backlog, _ = pair
+    reconcile_run(association(deals, backlog, r=-0.6))
+    conflict = Conflict.objects.get()
+    close(conflict, cco)
+    factories.GoalFactory(kpi=backlog, baseline=50, target=30)
+
+    services.reconcile()  # what the goal's save triggers after commit
+
+    conflict.refresh_from_db()
+    assert (conflict.severity, conflict.status) == ("high", "dismissed")
+
+
+def test_removing_a_contradicted_link_clears_the_flag(pair):
+    deals, backlog, link = pair
+    factories.GoalFactory(kpi=deals)
+    reconcile_run(association(deals, backlog, r=0.65))
+    assert Conflict.objects.get().contradicted is True
+    link.delete()
+
+    services.reconcile()
+
+    conflict = Conflict.objects.get()
+    assert (conflict.contradicted, conflict.stale) == (False, True)
+
+
+def test_a_declared_conflict_is_dated_by_every_run(pair):
+    deals, _, _ = pair
+    factories.GoalFactory(kpi=deals)
+    services.reconcile()
+    first = Conflict.objects.get().last_detected_at
+
+    reconcile_run()
+
+    assert Conflict.objects.get().last_detected_at > first
+
+
+@pytest.mark.parametrize("order", ["reversed", "shuffled"])
+def test_the_stored_run_does_not_depend_on_kpi_creation_order(order):
+    # The engine's own path (silo ids, value-chain rank, blocks of 4): KPIs created in
+    # another order get other ids and columns, and the register must not change.
+    standard_company().save()
+    services.run_as_command(block_size=4)
+    expected = stored_register()
+    for model in (ConflictTransition, Conflict, DetectionRun, Measurement):
+        model.objects.all().delete()
+    from metrics.models import KPI
+
+    KPI.objects.all().delete()
+    company = standard_company()
+    keys = list(company.kpis)
+    keys = (
+        keys[::-1]
+        if order == "reversed"
+        else [keys[i] for i in (5, 0, 11, 3, 14, 8, 1, 15, 6, 2, 13, 9, 4, 12, 7, 10)]
+    )
+    company.kpis = {key: company.kpis[key] for key in keys}
+    company.save()
+
+    services.run_as_command(block_size=4)
+
+    got = stored_register()
+    assert [row[:4] for row in got] == [row[:4] for row in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a[4] == pytest.approx(b[4], abs=1e-12)
+        assert a[5] == pytest.approx(b[5], rel=1e-9)
+
+
+def test_the_stored_run_does_not_depend_on_rescaling_a_kpi():
+    company = standard_company()
+    company.save()
+    services.run_as_command()
+    expected = stored_register()
+    rows = Measurement.objects.filter(kpi__key="support.ticket_backlog")
+    for row in rows:
+        row.value = 3.5 * row.value - 12_000
+    Measurement.objects.bulk_update(rows, ["value"])
+
+    services.run_as_command()
+
+    got = stored_register()
+    assert [row[:4] for row in got] == [row[:4] for row in expected]
+    assert got[0][4] == pytest.approx(expected[0][4], abs=1e-12)
+
+
+def stored_register():
+    return sorted(
+        Conflict.objects.values_list(
+            "leader_kpi__key",
+            "affected_kpi__key",
+            "kind",
+            "lag",
+            "correlation",
+            "q_value",
+        )
+    )

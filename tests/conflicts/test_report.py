@@ -200,6 +200,14 @@ def test_transition_through_the_page_redirects_and_records(client, world, cco):
         ({"status": "acknowledged", "note": ""}, "A note is required"),
         ({"status": "resolved", "note": "Fixed."}, "cannot move to resolved"),
         ({"note": "Fixed."}, "Unknown status"),
+        (
+            {"status": "acknowledged", "note": "a\x00b"},
+            "Null characters are not allowed.",
+        ),
+        (
+            {"status": "acknowledged", "note": "x" * 5001},
+            "Keep the note to 5000 characters",
+        ),
     ],
 )
 def test_invalid_transition_through_the_page_is_400_with_the_reason(

@@ -45,14 +45,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core.management.base import CommandError
 
+        # The same bounds as POST /api/v1/detection-runs/ (and the run's columns).
         if not 0 <= options["max_lag"] <= 12:
             raise CommandError("--max-lag must be between 0 and 12.")
-        if options["min_pairs"] < 3:
-            raise CommandError("--min-pairs must be at least 3.")
-        if not 0 < options["q_threshold"] < 1:
-            raise CommandError("--q must be between 0 and 1 (exclusive).")
-        if options["block_size"] < 1:
-            raise CommandError("--block-size must be at least 1.")
+        if not 3 <= options["min_pairs"] <= 1000:
+            raise CommandError("--min-pairs must be between 3 and 1000.")
+        if not 1e-6 <= options["q_threshold"] <= 0.5:
+            raise CommandError("--q must be between 0.000001 and 0.5.")
+        if not 1 <= options["block_size"] <= 100_000:
+            raise CommandError("--block-size must be between 1 and 100000.")
         verbosity = options["verbosity"]
 
         def progress(line: str) -> None:
