@@ -21,6 +21,26 @@ from metrics.models import (
     validate_finite,
 )
 
+#: The phases (planning.models.Phase) in which a cycle's plan is locked: committed,
+#: and closed. Goals, shared goals, contributions and guardrails of such a cycle change
+#: only after the CCO team reopens it (committed -> aligning, with a reason).
+LOCKED_PHASES = ("committed", "closed")
+#: The phases in which silo managers enter and change their own silos' goals.
+MANAGER_PHASES = ("proposing", "aligning")
+
+
+def locked_message(cycle: models.Model, what: str) -> str:
+    """Say why ``what`` of a committed or closed ``cycle`` cannot change."""
+    return (
+        f"The cycle {cycle} is {cycle.phase}: its {what} are locked. The CCO team can "  # type: ignore[attr-defined]
+        "reopen it (committed -> aligning) with a reason."
+    )
+
+
+def cycle_is_locked(cycle: models.Model | None) -> bool:
+    """Return whether ``cycle`` (a planning cycle) is committed or closed."""
+    return cycle is not None and cycle.phase in LOCKED_PHASES  # type: ignore[attr-defined]
+
 
 class Goal(models.Model):
     """A silo's commitment for a cycle: move one of its KPIs from a baseline to a target.
@@ -151,6 +171,23 @@ class Goal(models.Model):
                         f"A {self.kpi.frequency} KPI's period must be "
                         f"{periods.describe_period_start(self.kpi.frequency)}."
                     )
+        if self.cycle_id is not None and cycle_is_locked(self.cycle):
+            raise ValidationError({"cycle": locked_message(self.cycle, "goals")})
+        if self.pk is not None:
+            stored = (
+                Goal.objects.filter(pk=self.pk)
+                .select_related("cycle")
+                .values_list("cycle__phase", "cycle__name")
+                .first()
+            )
+            if stored is not None and stored[0] in LOCKED_PHASES:
+                raise ValidationError(
+                    {
+                        "cycle": f"This goal belongs to {stored[1]}, which is "
+                        f"{stored[0]}: its goals are locked. The CCO team can reopen "
+                        "it (committed -> aligning) with a reason."
+                    }
+                )
         if self.pk is not None and self.cycle_id is not None:
             stored_cycle = (
                 Goal.objects.filter(pk=self.pk)
@@ -231,6 +268,24 @@ class SharedGoal(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        super().clean()
+        if self.cycle_id is not None and cycle_is_locked(self.cycle):
+            raise ValidationError({"cycle": locked_message(self.cycle, "shared goals")})
+        if self.pk is not None:
+            stored = (
+                SharedGoal.objects.filter(pk=self.pk)
+                .values_list("cycle__phase", "cycle__name")
+                .first()
+            )
+            if stored is not None and stored[0] in LOCKED_PHASES:
+                raise ValidationError(
+                    {
+                        "cycle": f"This shared goal belongs to {stored[1]}, which is "
+                        f"{stored[0]}: its shared goals are locked."
+                    }
+                )
+
 
 class Contribution(models.Model):
     """A silo goal's weighted share in a shared goal."""
@@ -265,6 +320,10 @@ class Contribution(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.shared_goal_id is not None and cycle_is_locked(self.shared_goal.cycle):
+            raise ValidationError(
+                locked_message(self.shared_goal.cycle, "shared goals")
+            )
         if (
             self.goal_id is not None
             and self.shared_goal_id is not None
@@ -319,6 +378,13 @@ class Guardrail(models.Model):
             return f"{self.kpi.key} may worsen by at most {self.tolerance:g}"
         except ObjectDoesNotExist:
             return f"KPI {self.kpi_id} guardrail"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.shared_goal_id is not None and cycle_is_locked(self.shared_goal.cycle):
+            raise ValidationError(
+                locked_message(self.shared_goal.cycle, "shared goals")
+            )
 
 
 class SharedGoalSnapshot(models.Model):

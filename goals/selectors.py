@@ -14,7 +14,7 @@ from django.db.models import (
 )
 
 from goals import progress
-from goals.models import Goal
+from goals.models import Goal, SharedGoal, SharedGoalSnapshot
 from metrics.models import Measurement
 from metrics.roles import User
 from metrics.selectors import scope_by_silo, silo_ids_writable_by
@@ -71,4 +71,24 @@ def goal_attainment(goal: Goal) -> float | None:
         target=goal.target,
         target_low=goal.target_low,
         target_high=goal.target_high,
+    )
+
+
+def shared_goals_with_progress(
+    queryset: QuerySet[SharedGoal] | None = None,
+) -> QuerySet[SharedGoal]:
+    """Annotate shared goals with their latest roll-up snapshot's figures.
+
+    ``progress``, ``progress_day``, ``contributions_with_data`` and
+    ``guardrail_breached`` (all None before the first roll-up), in the same query.
+    """
+    queryset = SharedGoal.objects.all() if queryset is None else queryset
+    latest = SharedGoalSnapshot.objects.filter(shared_goal=OuterRef("pk")).order_by(
+        "-day"
+    )
+    return queryset.annotate(
+        progress=Subquery(latest.values("progress")[:1]),
+        progress_day=Subquery(latest.values("day")[:1]),
+        contributions_with_data=Subquery(latest.values("contributions_with_data")[:1]),
+        guardrail_breached=Subquery(latest.values("guardrail_breached")[:1]),
     )

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from goals.models import Contribution, Goal, SharedGoal
+from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.roles import User
 from metrics.services import validated_save
 
@@ -21,9 +21,11 @@ def shared_goal_save(
     user: User,
     shared_goal: SharedGoal | None = None,
     contributions: Sequence[dict[str, Any]] | None = None,
+    guardrails: Sequence[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> SharedGoal:
-    """Create or update a shared goal; ``contributions`` (goal, weight) replace the old.
+    """Create or update a shared goal; ``contributions`` (goal, weight) and
+    ``guardrails`` (kpi, baseline, tolerance, note), when given, replace the old ones.
 
     A shared goal needs contributions from goals of at least two different silos, all in
     its own cycle; otherwise ValidationError, and nothing is written.
@@ -73,5 +75,23 @@ def shared_goal_save(
                     user=user,
                     goal=row["goal"],
                     weight=row.get("weight", 1.0),
+                )
+        if guardrails is not None:
+            kpis = [row["kpi"].pk for row in guardrails]
+            if len(set(kpis)) != len(kpis):
+                raise ValidationError(
+                    {"guardrails": "Each KPI may be a guardrail only once."}
+                )
+            for guardrail in shared_goal.guardrails.all():
+                guardrail._history_user = user  # type: ignore[attr-defined]
+                guardrail.delete()
+            for row in guardrails:
+                validated_save(
+                    instance=Guardrail(shared_goal=shared_goal),
+                    user=user,
+                    kpi=row["kpi"],
+                    baseline=row["baseline"],
+                    tolerance=row["tolerance"],
+                    note=row.get("note", ""),
                 )
     return shared_goal

@@ -3,11 +3,13 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from simple_history.models import HistoricalRecords
 
+from goals.models import cycle_is_locked, locked_message
 from metrics.models import Silo
 
 
@@ -60,6 +62,46 @@ class PlanningCycle(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is not None and self.budget is not None:
+            allocated = self.allocated_total()
+            if allocated > self.budget:
+                raise ValidationError(
+                    {
+                        "budget": f"{money(allocated, self.currency)} is already "
+                        f"allocated; the budget cannot fall to "
+                        f"{money(self.budget, self.currency)}. Reduce the allocations "
+                        "first."
+                    }
+                )
+
+    def allocated_total(self, *, excluding: models.Model | None = None) -> Decimal:
+        """Return the sum of the cycle's funding allocations (minus ``excluding``)."""
+        allocations = FundingAllocation.objects.filter(priority__cycle=self)
+        if excluding is not None and excluding.pk is not None:
+            allocations = allocations.exclude(pk=excluding.pk)
+        return allocations.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+
+
+def over_budget_message(
+    cycle: "PlanningCycle", others: Decimal, amount: Decimal
+) -> str:
+    """Say by how much an allocation of ``amount`` would overrun ``cycle``'s budget."""
+    total = others + amount
+    return (
+        f"This allocation of {money(amount, cycle.currency)} would bring {cycle}'s "
+        f"funding to {money(total, cycle.currency)}, over its budget of "
+        f"{money(cycle.budget, cycle.currency)} by "
+        f"{money(total - cycle.budget, cycle.currency)} "
+        f"({money(max(cycle.budget - others, Decimal('0')), cycle.currency)} is left)."
+    )
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """Format an amount the way the budget messages show it: "EUR 1,250,000.00"."""
+    return f"{currency} {amount:,.2f}"
+
 
 class Priority(models.Model):
     """A ranked priority of the cycle, with one accountable silo."""
@@ -92,6 +134,11 @@ class Priority(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rank}. {self.title}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.cycle_id is not None and cycle_is_locked(self.cycle):
+            raise ValidationError(locked_message(self.cycle, "priorities"))
 
 
 class Role(models.TextChoices):
@@ -128,6 +175,13 @@ class Responsibility(models.Model):
     def __str__(self) -> str:
         return f"{self.silo}: {self.get_role_display()}"
 
+    def clean(self) -> None:
+        super().clean()
+        if self.priority_id is not None and cycle_is_locked(self.priority.cycle):
+            raise ValidationError(
+                locked_message(self.priority.cycle, "responsibilities")
+            )
+
 
 class FundingAllocation(models.Model):
     """Money the cycle's budget gives a silo for a priority."""
@@ -158,6 +212,19 @@ class FundingAllocation(models.Model):
     def __str__(self) -> str:
         return f"{self.silo}: {self.amount}"
 
+    def clean(self) -> None:
+        super().clean()
+        if self.priority_id is None or self.amount is None:
+            return
+        cycle = self.priority.cycle
+        if cycle_is_locked(cycle):
+            raise ValidationError(locked_message(cycle, "funding allocations"))
+        others = cycle.allocated_total(excluding=self)
+        if others + self.amount > cycle.budget:
+            raise ValidationError(
+                {"amount": over_budget_message(cycle, others, self.amount)}
+            )
+
 
 class SignOff(models.Model):
     """A silo leader's agreement to the cycle's plan."""
@@ -186,3 +253,51 @@ class SignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.silo} signed {self.cycle}"
+
+
+class Answer(models.TextChoices):
+    YES = "yes", "Yes"
+    PARTLY = "partly", "Partly"
+    NO = "no", "No"
+
+
+class ReadinessAnswer(models.Model):
+    """The CCO team's answer to one of the readiness statements for a cycle.
+
+    The statements are planning.readiness.STATEMENTS (numbered 1 to 11); an unanswered
+    statement counts as "no" in the score.
+    """
+
+    cycle = models.ForeignKey(
+        PlanningCycle, on_delete=models.CASCADE, related_name="readiness_answers"
+    )
+    number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(11)]
+    )
+    answer = models.CharField(max_length=6, choices=Answer.choices)
+    note = models.TextField(blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["cycle", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle", "number"], name="readiness_unique_statement"
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=1) & Q(number__lte=11),
+                name="readiness_statement_1_to_11",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cycle} #{self.number}: {self.answer}"

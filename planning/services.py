@@ -1,15 +1,21 @@
-"""Writes of planning cycles. (Phase moves, sign-offs and funding rules come with the
-planning workflow.)"""
+"""Writes of planning cycles: dates and participants, the phase workflow with its
+commit gate, sign-offs, and the readiness answers."""
 
+from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 
+from conflicts.models import Severity
+from conflicts.models import Status as ConflictStatus
+from conflicts.selectors import conflict_list
+from goals.models import Goal
 from metrics.models import Silo
-from metrics.roles import User
-from metrics.services import validated_save
-from planning.models import PlanningCycle
+from metrics.roles import User, is_silo_manager
+from metrics.services import recorded_delete, validated_save
+from planning.models import Phase, PlanningCycle, ReadinessAnswer, SignOff
 
 
 def cycle_save(
@@ -38,3 +44,229 @@ def cycle_save(
         if silos is not None:
             cycle.silos.set(silos)
     return cycle
+
+
+# --- The phase workflow -----------------------------------------------------------------
+
+#: Forward moves, one phase at a time; committed -> aligning reopens (with a reason).
+FORWARD = {
+    Phase.DRAFT: Phase.PROPOSING,
+    Phase.PROPOSING: Phase.ALIGNING,
+    Phase.ALIGNING: Phase.COMMITTED,
+    Phase.COMMITTED: Phase.CLOSED,
+}
+REOPEN = (Phase.COMMITTED, Phase.ALIGNING)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a cycle cannot commit yet, said so that someone can act on it."""
+
+    kind: str  # "sign_off", "conflict" or "participants"
+    message: str
+    silo: str | None = None
+    conflict: int | None = None
+
+
+def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
+    """Return what stops ``cycle`` from committing (empty: it may commit).
+
+    Every participating silo must have signed off, and no high-severity conflict that
+    is still open or acknowledged (not stale) may involve a KPI with a goal of this
+    cycle, on either side. An accepted trade-off (with its note) no longer blocks.
+    """
+    blockers: list[Blocker] = []
+    participants = list(cycle.silos.order_by("position", "name"))
+    if not participants:
+        blockers.append(
+            Blocker(
+                kind="participants",
+                message="The cycle has no participating silos: add them first.",
+            )
+        )
+    signed = set(cycle.sign_offs.values_list("silo_id", flat=True))
+    for silo in participants:
+        if silo.pk not in signed:
+            blockers.append(
+                Blocker(
+                    kind="sign_off",
+                    silo=silo.slug,
+                    message=f"{silo.name} has not signed off.",
+                )
+            )
+    kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
+    conflicts = (
+        conflict_list()
+        .filter(
+            Q(leader_kpi__in=kpis) | Q(affected_kpi__in=kpis),
+            severity=Severity.HIGH,
+            stale=False,
+            status__in=[ConflictStatus.OPEN, ConflictStatus.ACKNOWLEDGED],
+        )
+        .order_by("id")
+    )
+    for conflict in conflicts:
+        blockers.append(
+            Blocker(
+                kind="conflict",
+                conflict=conflict.pk,
+                message=(
+                    f"High-severity conflict {conflict.pk} is {conflict.status}: "
+                    f"{conflict.leader_kpi.key} hurts {conflict.affected_kpi.key}. "
+                    "Resolve it, dismiss it, or accept it as a trade-off with a note."
+                ),
+            )
+        )
+    return blockers
+
+
+class CommitBlocked(ValidationError):
+    """A refused commit, with every blocker."""
+
+    def __init__(self, cycle: PlanningCycle, blockers: list[Blocker]) -> None:
+        self.blockers = blockers
+        super().__init__(
+            {
+                "phase": [
+                    f"{cycle} cannot commit yet: "
+                    + " ".join(blocker.message for blocker in blockers)
+                ]
+            }
+        )
+
+
+def move_phase(
+    *, cycle: PlanningCycle, user: User, phase: str, reason: str = ""
+) -> PlanningCycle:
+    """Move ``cycle`` to ``phase``: one step forward, or committed -> aligning to reopen.
+
+    Reopening needs a reason; committing needs :func:`commit_blockers` to be empty
+    (else :class:`CommitBlocked`). The move and its reason are in the cycle's history.
+    """
+    reason = (reason or "").strip()
+    if phase not in Phase.values:
+        raise ValidationError(
+            {"phase": f"Unknown phase {phase!r}; one of: {', '.join(Phase.values)}."}
+        )
+    if "\x00" in reason or len(reason) > 2000:
+        raise ValidationError(
+            {"reason": "The reason must be at most 2000 characters, without NULs."}
+        )
+    with transaction.atomic():
+        cycle = PlanningCycle.objects.select_for_update().get(pk=cycle.pk)
+        current = cycle.phase
+        if (current, phase) == REOPEN:
+            if not reason:
+                raise ValidationError(
+                    {
+                        "reason": "Reopening a committed cycle needs a reason: it "
+                        "unlocks every goal of the cycle."
+                    }
+                )
+        elif FORWARD.get(current) != phase:
+            allowed = [FORWARD[current]] if current in FORWARD else []
+            if current == Phase.COMMITTED:
+                allowed.append(Phase.ALIGNING)
+            raise ValidationError(
+                {
+                    "phase": f"{cycle} is {current}: it can move to "
+                    + (" or ".join(allowed) if allowed else "no other phase")
+                    + f", not to {phase}."
+                }
+            )
+        if phase == Phase.COMMITTED:
+            blockers = commit_blockers(cycle)
+            if blockers:
+                raise CommitBlocked(cycle, blockers)
+        cycle.phase = phase
+        cycle._history_user = user  # type: ignore[attr-defined]
+        cycle._change_reason = reason or f"Phase {current} -> {phase}"  # type: ignore[attr-defined]
+        cycle.save(update_fields=["phase", "updated_at"])
+    return cycle
+
+
+# --- Sign-offs --------------------------------------------------------------------------
+
+
+def sign_off(
+    *, cycle: PlanningCycle, user: User, silo: Silo, note: str = ""
+) -> SignOff:
+    """Record ``silo``'s agreement to the cycle's plan, by one of its managers.
+
+    Only while the cycle is aligning, only for a participating silo, once per silo.
+    """
+    note = (note or "").strip()
+    if silo.pk not in silo_ids_managed_by(user):
+        raise PermissionDenied(
+            f"You do not manage {silo.name}: only its managers sign for it."
+        )
+    errors: dict[str, str] = {}
+    if cycle.phase != Phase.ALIGNING:
+        errors["cycle"] = (
+            f"{cycle} is {cycle.phase}: silos sign off while it is aligning."
+        )
+    elif not cycle.silos.filter(pk=silo.pk).exists():
+        errors["silo"] = f"{silo.name} does not take part in {cycle}."
+    elif cycle.sign_offs.filter(silo=silo).exists():
+        errors["silo"] = f"{silo.name} has already signed off {cycle}."
+    if "\x00" in note or len(note) > 2000:
+        errors["note"] = "The note must be at most 2000 characters, without NULs."
+    if errors:
+        raise ValidationError(errors)
+    return validated_save(
+        instance=SignOff(cycle=cycle, silo=silo),
+        user=user,
+        user_id=user.pk,
+        note=note,
+    )
+
+
+def withdraw_sign_off(*, cycle: PlanningCycle, user: User, silo: Silo) -> None:
+    """Take back ``silo``'s sign-off while the cycle is still aligning."""
+    if silo.pk not in silo_ids_managed_by(user):
+        raise PermissionDenied(f"You do not manage {silo.name}.")
+    if cycle.phase != Phase.ALIGNING:
+        raise ValidationError(
+            {
+                "cycle": f"{cycle} is {cycle.phase}: sign-offs change only while aligning."
+            }
+        )
+    signed = cycle.sign_offs.filter(silo=silo).first()
+    if signed is None:
+        raise ValidationError({"silo": f"{silo.name} has not signed off {cycle}."})
+    recorded_delete(instance=signed, user=user)
+
+
+def silo_ids_managed_by(user: User) -> set[int]:
+    """Return the silos ``user`` manages (signing is personal: the CCO role is not
+    enough)."""
+    if not user.is_authenticated or not is_silo_manager(user):
+        return set()
+    return set(user.managed_silos.values_list("pk", flat=True))  # type: ignore[union-attr]
+
+
+# --- Readiness --------------------------------------------------------------------------
+
+
+def save_readiness(
+    *, cycle: PlanningCycle, user: User, answers: list[dict[str, Any]]
+) -> list[ReadinessAnswer]:
+    """Store the CCO team's answers (number, answer, note), all or none."""
+    numbers = [row["number"] for row in answers]
+    if len(set(numbers)) != len(numbers):
+        raise ValidationError({"answers": "Each statement may be answered only once."})
+    with transaction.atomic():
+        stored = {a.number: a for a in cycle.readiness_answers.all()}
+        saved = []
+        for row in answers:
+            saved.append(
+                validated_save(
+                    instance=stored.get(row["number"]) or ReadinessAnswer(cycle=cycle),
+                    user=user,
+                    number=row["number"],
+                    answer=row["answer"],
+                    note=row.get("note", ""),
+                    answered_by=user if user.is_authenticated else None,
+                )
+            )
+    return saved

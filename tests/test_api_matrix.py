@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from planning.models import SignOff
 from tests import factories
 
 ROLES = ["anonymous", "reader", "manager_a", "manager_b", "cco", "superuser"]
@@ -172,6 +173,42 @@ MATRIX = {
         None,
         CCO_WRITE[204],
     ),
+    ("GET", "/api/v1/shared-goals/{id}/progress/"): (
+        "/api/v1/shared-goals/{shared}/progress/",
+        None,
+        READ,
+    ),
+    ("POST", "/api/v1/cycles/{id}/phase/"): (
+        "/api/v1/cycles/{empty_cycle}/phase/",
+        {"phase": "aligning"},
+        CCO_WRITE[200],
+    ),
+    ("GET", "/api/v1/cycles/{id}/commit-check/"): (
+        "/api/v1/cycles/{aligning}/commit-check/",
+        None,
+        READ,
+    ),
+    # Signing is personal: only a manager of the silo, never the CCO role alone.
+    ("POST", "/api/v1/cycles/{id}/sign-offs/"): (
+        "/api/v1/cycles/{aligning}/sign-offs/",
+        {"silo": "sales", "note": "Sales agrees."},
+        (401, 403, 201, 403, 403, 403),
+    ),
+    ("DELETE", "/api/v1/cycles/{id}/sign-offs/{silo}/"): (
+        "/api/v1/cycles/{signed}/sign-offs/sales/",
+        None,
+        (401, 403, 204, 403, 403, 403),
+    ),
+    ("GET", "/api/v1/cycles/{id}/readiness/"): (
+        "/api/v1/cycles/{cycle}/readiness/",
+        None,
+        READ,
+    ),
+    ("PATCH", "/api/v1/cycles/{id}/readiness/"): (
+        "/api/v1/cycles/{cycle}/readiness/",
+        {"answers": [{"number": 1, "answer": "yes", "note": "The CCO."}]},
+        CCO_WRITE[200],
+    ),
     ("GET", "/api/v1/conflicts/"): ("/api/v1/conflicts/", None, READ),
     ("GET", "/api/v1/conflicts/{id}/"): ("/api/v1/conflicts/{conflict}/", None, READ),
     ("POST", "/api/v1/conflicts/{id}/transition/"): (
@@ -239,6 +276,11 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
         factories.ContributionFactory(shared_goal=shared, goal=goal)
     empty_cycle = factories.CycleFactory(name="FY2030")
     link = factories.ImpactLinkFactory(leader_kpi=deals, affected_kpi=csat)
+    aligning = factories.CycleFactory(name="FY2031", phase="aligning")
+    aligning.silos.set([silo_a, silo_b])
+    signed = factories.CycleFactory(name="FY2032", phase="aligning")
+    signed.silos.set([silo_a])
+    SignOff.objects.create(cycle=signed, silo=silo_a, user=manager_a)
     run = factories.DetectionRunFactory()
     conflict = factories.ConflictFactory(
         leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
@@ -260,6 +302,8 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "empty_cycle": empty_cycle.pk,
             "link": link.pk,
             "run": run.pk,
+            "aligning": aligning.pk,
+            "signed": signed.pk,
             "conflict": conflict.pk,
         },
     }

@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConflictStatusEnum": "conflicts.models.Status",
         "DetectionRunStatusEnum": "conflicts.models.RunStatus",
+        "ConflictKindEnum": "conflicts.models.Kind",
+        "CommitBlockerKindEnum": "planning.api.serializers.BLOCKER_KINDS",
     },
 }
 

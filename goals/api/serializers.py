@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from goals.models import Contribution, Goal, SharedGoal
+from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
 from metrics.api.fields import (
     SafeSlugRelatedField,
     ScopedSlugRelatedField,
@@ -87,6 +87,45 @@ class ContributionSerializer(StrictModelSerializer):
         return value
 
 
+class GuardrailSerializer(StrictModelSerializer):
+    kpi = SafeSlugRelatedField(
+        slug_field="key", queryset=KPI.objects.all(), help_text="Any silo's KPI."
+    )
+    tolerance = StrictFloatField(
+        help_text="How much the KPI may worsen from its baseline, in its unit (>= 0)."
+    )
+
+    class Meta:
+        model = Guardrail
+        fields = ["id", "kpi", "baseline", "tolerance", "note"]
+        read_only_fields = ["id"]
+
+    def validate_tolerance(self, value: float) -> float:
+        if value < 0:
+            raise serializers.ValidationError("The tolerance must be >= 0.")
+        return value
+
+
+class SharedGoalSnapshotSerializer(serializers.ModelSerializer):
+    """One day's roll-up of a shared goal."""
+
+    class Meta:
+        model = SharedGoalSnapshot
+        fields = [
+            "day",
+            "progress",
+            "uncapped_progress",
+            "contributions_with_data",
+            "contributions_total",
+            "guardrail_breached",
+            "per_silo",
+            "contributions",
+            "guardrails",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+
 class SharedGoalSerializer(StrictModelSerializer):
     cycle = SafeSlugRelatedField(slug_field="name", queryset=Cycle.objects.all())
     owner = SafeSlugRelatedField(
@@ -96,6 +135,12 @@ class SharedGoalSerializer(StrictModelSerializer):
         allow_null=True,
     )
     contributions = ContributionSerializer(many=True)
+    guardrails = GuardrailSerializer(many=True, required=False)
+    # From the latest roll-up snapshot (None until the first roll-up).
+    progress = serializers.FloatField(read_only=True, allow_null=True)
+    progress_day = serializers.DateField(read_only=True, allow_null=True)
+    contributions_with_data = serializers.IntegerField(read_only=True, allow_null=True)
+    guardrail_breached = serializers.BooleanField(read_only=True, allow_null=True)
 
     class Meta:
         model = SharedGoal
@@ -106,8 +151,21 @@ class SharedGoalSerializer(StrictModelSerializer):
             "description",
             "owner",
             "contributions",
+            "guardrails",
+            "progress",
+            "progress_day",
+            "contributions_with_data",
+            "guardrail_breached",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "progress",
+            "progress_day",
+            "contributions_with_data",
+            "guardrail_breached",
+            "created_at",
+            "updated_at",
+        ]
         validators: list = []

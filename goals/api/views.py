@@ -3,12 +3,20 @@
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from goals import services
-from goals.api.serializers import GoalSerializer, SharedGoalSerializer
+from goals.api.serializers import (
+    GoalSerializer,
+    SharedGoalSerializer,
+    SharedGoalSnapshotSerializer,
+)
 from goals.filtersets import GoalFilterSet, SharedGoalFilterSet
-from goals.models import Contribution, Goal, SharedGoal
-from goals.selectors import goals_writable_by
+from goals.models import Contribution, Goal, Guardrail, SharedGoal
+from goals.selectors import goals_writable_by, shared_goals_with_progress
 from metrics.api.permissions import CCO, SILO_MANAGER
 from metrics.api.views import ServiceModelViewSet
 
@@ -34,21 +42,39 @@ class GoalViewSet(ServiceModelViewSet):
 
 
 class SharedGoalViewSet(ServiceModelViewSet):
-    """Cross-silo shared goals with their weighted contributions. The CCO team writes."""
+    """Cross-silo shared goals with their weighted contributions and guardrails, and
+    their progress from the latest roll-up. The CCO team writes."""
 
-    queryset = (
-        SharedGoal.objects.select_related("cycle", "owner")
-        .prefetch_related(
-            Prefetch(
-                "contributions",
-                queryset=Contribution.objects.select_related("goal__kpi__silo"),
-            )
-        )
-        .order_by("id")
-    )
     serializer_class = SharedGoalSerializer
     filterset_class = SharedGoalFilterSet
     write_roles = (CCO,)
 
+    def get_read_queryset(self) -> QuerySet[SharedGoal]:
+        return (
+            shared_goals_with_progress()
+            .select_related("cycle", "owner")
+            .prefetch_related(
+                Prefetch(
+                    "contributions",
+                    queryset=Contribution.objects.select_related("goal__kpi__silo"),
+                ),
+                Prefetch(
+                    "guardrails", queryset=Guardrail.objects.select_related("kpi")
+                ),
+            )
+            .order_by("id")
+        )
+
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> SharedGoal:
         return services.shared_goal_save(user=user, shared_goal=instance, **fields)
+
+    @extend_schema(
+        responses={200: SharedGoalSnapshotSerializer(many=True)},
+        summary="The shared goal's daily roll-up snapshots, oldest first.",
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def progress(self, request: Request, pk: str | None = None) -> Response:
+        """Progress over time: one snapshot per day the roll-up ran."""
+        shared_goal = self.get_object()
+        snapshots = shared_goal.snapshots.order_by("day")
+        return Response(SharedGoalSnapshotSerializer(snapshots, many=True).data)

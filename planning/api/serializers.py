@@ -5,7 +5,9 @@ from rest_framework import serializers
 from metrics.api.fields import SafeSlugRelatedField, StrictModelSerializer
 from metrics.models import Silo
 from planning.models import (
+    Answer,
     FundingAllocation,
+    Phase,
     PlanningCycle,
     Priority,
     Responsibility,
@@ -64,6 +66,15 @@ class PlanningCycleSerializer(StrictModelSerializer):
     )
     priorities = PrioritySerializer(many=True, read_only=True)
     sign_offs = SignOffSerializer(many=True, read_only=True)
+    allocated = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        read_only=True,
+        help_text="Sum of the funding allocations (never above the budget).",
+    )
+    readiness_score = serializers.FloatField(
+        read_only=True, help_text="Readiness points out of 11 (yes 1, partly 0.5)."
+    )
 
     class Meta:
         model = PlanningCycle
@@ -78,9 +89,82 @@ class PlanningCycleSerializer(StrictModelSerializer):
             "silos",
             "priorities",
             "sign_offs",
+            "allocated",
+            "readiness_score",
             "created_at",
             "updated_at",
         ]
         # Phases move through the planning workflow, not by a plain write.
-        read_only_fields = ["id", "phase", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "phase",
+            "allocated",
+            "readiness_score",
+            "created_at",
+            "updated_at",
+        ]
         validators: list = []
+
+
+class PhaseMoveSerializer(serializers.Serializer):
+    """The body of a phase move."""
+
+    phase = serializers.ChoiceField(choices=Phase.choices)
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required to reopen a committed cycle (committed -> aligning).",
+    )
+
+
+BLOCKER_KINDS = [
+    ("sign_off", "A silo has not signed off"),
+    ("conflict", "An open high-severity conflict"),
+    ("participants", "No participating silos"),
+]
+
+
+class BlockerSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=BLOCKER_KINDS)
+    message = serializers.CharField()
+    silo = serializers.CharField(allow_null=True)
+    conflict = serializers.IntegerField(allow_null=True)
+
+
+class CommitCheckSerializer(serializers.Serializer):
+    can_commit = serializers.BooleanField()
+    blockers = BlockerSerializer(many=True)
+
+
+class SignOffRequestSerializer(serializers.Serializer):
+    silo = SafeSlugRelatedField(slug_field="slug", queryset=Silo.objects.all())
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+
+
+class ReadinessAnswerSerializer(serializers.Serializer):
+    number = serializers.IntegerField(min_value=1, max_value=11)
+    statement = serializers.CharField(read_only=True)
+    answer = serializers.ChoiceField(choices=Answer.choices, allow_null=True)
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+    answered_by = serializers.CharField(read_only=True, allow_null=True)
+
+
+class ReadinessSerializer(serializers.Serializer):
+    """All 11 statements with the cycle's answers and its score."""
+
+    score = serializers.FloatField(read_only=True)
+    out_of = serializers.IntegerField(read_only=True)
+    answers = ReadinessAnswerSerializer(many=True)
+
+    def validate_answers(self, value: list) -> list:
+        if not value:
+            raise serializers.ValidationError("Send at least one answer.")
+        if any(row["answer"] is None for row in value):
+            raise serializers.ValidationError("Each answer must be yes, partly or no.")
+        return value
