@@ -1,18 +1,46 @@
 """Admin for silo goals (scoped to each silo manager) and shared goals (CCO team)."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
-from goals.models import Contribution, Goal, SharedGoal
+from goals.models import (
+    MANAGER_PHASES,
+    Contribution,
+    Goal,
+    Guardrail,
+    SharedGoal,
+    cycle_is_locked,
+)
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.admin import SILO_FILTER, HistoryAdmin, SiloScopedAdminMixin, human_number
+from metrics.roles import is_cco
+
+
+class LockedCycleAdminMixin:
+    """A committed or closed cycle's plan is read-only here (the CCO team reopens the
+    cycle on its page to change it); ``cycle_of`` names an object's cycle."""
+
+    def cycle_of(self, obj: Any) -> Any:
+        return obj.cycle
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and cycle_is_locked(self.cycle_of(obj)):
+            return False
+        return super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and cycle_is_locked(self.cycle_of(obj)):
+            return False
+        return super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
 @admin.register(Goal)
-class GoalAdmin(SiloScopedAdminMixin, HistoryAdmin):
+class GoalAdmin(LockedCycleAdminMixin, SiloScopedAdminMixin, HistoryAdmin):
     silo_lookup = "kpi__silo_id"
     list_display = [
         "__str__",
@@ -45,6 +73,36 @@ class GoalAdmin(SiloScopedAdminMixin, HistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Goal]:
         return goal_list_with_actuals(super().get_queryset(request))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Silo managers change goals while the cycle is proposing or aligning.
+        if (
+            obj is not None
+            and not is_cco(request.user)
+            and obj.cycle.phase not in MANAGER_PHASES
+        ):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if (
+            obj is not None
+            and not is_cco(request.user)
+            and obj.cycle.phase not in MANAGER_PHASES
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "cycle" and field is not None:
+            if is_cco(request.user):
+                field.queryset = field.queryset.exclude(
+                    phase__in=("committed", "closed")
+                )
+            else:
+                field.queryset = field.queryset.filter(phase__in=MANAGER_PHASES)
+        return field
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         return {
@@ -114,12 +172,18 @@ class ContributionInline(admin.TabularInline):
     extra = 2
 
 
+class GuardrailInline(admin.TabularInline):
+    model = Guardrail
+    autocomplete_fields = ["kpi"]
+    extra = 0
+
+
 @admin.register(SharedGoal)
-class SharedGoalAdmin(HistoryAdmin):
+class SharedGoalAdmin(LockedCycleAdminMixin, HistoryAdmin):
     list_display = ["name", "cycle", "owner", "contribution_count"]
     list_filter = ["cycle"]
     search_fields = ["name", "description"]
-    inlines = [ContributionInline]
+    inlines = [ContributionInline, GuardrailInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SharedGoal]:
         return (

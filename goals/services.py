@@ -6,14 +6,61 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from goals.models import Contribution, Goal, Guardrail, SharedGoal
-from metrics.roles import User
-from metrics.services import validated_save
+from goals.models import (
+    MANAGER_PHASES,
+    Contribution,
+    Goal,
+    Guardrail,
+    SharedGoal,
+    cycle_is_locked,
+    locked_message,
+)
+from metrics.roles import User, is_cco
+from metrics.services import recorded_delete, validated_save
 
 
 def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:
-    """Create a silo goal, or update ``goal``, from ``fields`` (validated in full)."""
+    """Create a silo goal, or update ``goal``, from ``fields`` (validated in full).
+
+    Silo managers write goals while the cycle is proposing or aligning; the CCO team
+    also in draft. A committed or closed cycle's goals are locked for everyone (the
+    model refuses them).
+    """
+    check_manager_phase(user, goal.cycle if goal is not None else None)
+    if "cycle" in fields:
+        check_manager_phase(user, fields["cycle"])
     return validated_save(instance=goal or Goal(), user=user, **fields)
+
+
+def check_manager_phase(user: User, cycle: Any) -> None:
+    """Refuse a silo manager's goal write outside the proposing and aligning phases."""
+    if cycle is None or is_cco(user) or cycle_is_locked(cycle):
+        return  # the CCO team may; a locked cycle is refused by the model's own rule
+    if cycle.phase not in MANAGER_PHASES:
+        raise ValidationError(
+            {
+                "cycle": f"{cycle} is {cycle.phase}: silo managers enter their goals "
+                "while the cycle is proposing or aligning."
+            }
+        )
+
+
+def goal_delete(*, user: User, goal: Goal) -> None:
+    """Delete ``goal`` unless its cycle's plan is locked (or the manager's phase
+    rule refuses it)."""
+    if cycle_is_locked(goal.cycle):
+        raise ValidationError({"cycle": locked_message(goal.cycle, "goals")})
+    check_manager_phase(user, goal.cycle)
+    recorded_delete(instance=goal, user=user)
+
+
+def shared_goal_delete(*, user: User, shared_goal: SharedGoal) -> None:
+    """Delete ``shared_goal`` unless its cycle's plan is locked."""
+    if cycle_is_locked(shared_goal.cycle):
+        raise ValidationError(
+            {"cycle": locked_message(shared_goal.cycle, "shared goals")}
+        )
+    recorded_delete(instance=shared_goal, user=user)
 
 
 def shared_goal_save(

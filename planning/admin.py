@@ -1,16 +1,24 @@
 """Admin for planning cycles: priorities, RACI responsibilities, funding and sign-offs."""
 
+from decimal import Decimal
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from goals.admin import LockedCycleAdminMixin
 from metrics.admin import HistoryAdmin
 from planning.models import (
     FundingAllocation,
     PlanningCycle,
     Priority,
+    ReadinessAnswer,
     Responsibility,
     SignOff,
+    over_budget_message,
 )
 
 
@@ -22,14 +30,33 @@ class PriorityInline(admin.TabularInline):
 
 
 class SignOffInline(admin.TabularInline):
+    """Read-only: a silo's managers sign off on the cycle page (or the API) themselves;
+    nobody signs for them here."""
+
     model = SignOff
     fields = ["silo", "user", "signed_at", "note"]
-    readonly_fields = ["signed_at"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadinessAnswerInline(admin.TabularInline):
+    model = ReadinessAnswer
+    fields = ["number", "answer", "note", "answered_by"]
+    readonly_fields = ["answered_by"]
     extra = 0
 
 
 @admin.register(PlanningCycle)
-class PlanningCycleAdmin(HistoryAdmin):
+class PlanningCycleAdmin(LockedCycleAdminMixin, HistoryAdmin):
     list_display = [
         "name",
         "phase",
@@ -42,7 +69,13 @@ class PlanningCycleAdmin(HistoryAdmin):
     list_filter = ["phase"]
     search_fields = ["name"]
     filter_horizontal = ["silos"]
-    inlines = [PriorityInline, SignOffInline]
+    inlines = [PriorityInline, SignOffInline, ReadinessAnswerInline]
+    # The phase moves through the workflow (the cycle page or the API), where the
+    # commit gate and the reopening reason are enforced.
+    readonly_fields = ["phase"]
+
+    def cycle_of(self, obj: PlanningCycle) -> PlanningCycle:
+        return obj
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlanningCycle]:
         return (
@@ -87,13 +120,41 @@ class ResponsibilityInline(admin.TabularInline):
     extra = 0
 
 
+class FundingFormSet(BaseInlineFormSet):
+    """Check the priority's allocations together against the cycle's budget: each
+    form alone cannot see the others' new amounts."""
+
+    def clean(self) -> None:
+        super().clean()
+        priority = self.instance
+        if priority.pk is None or priority.cycle_id is None:
+            return
+        cycle = priority.cycle
+        others = FundingAllocation.objects.filter(priority__cycle=cycle).exclude(
+            priority=priority
+        ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        mine = sum(
+            (
+                form.cleaned_data.get("amount") or Decimal("0")
+                for form in self.forms
+                if hasattr(form, "cleaned_data")
+                and form.cleaned_data
+                and not form.cleaned_data.get("DELETE")
+            ),
+            Decimal("0"),
+        )
+        if others + mine > cycle.budget:
+            raise ValidationError(over_budget_message(cycle, others, mine))
+
+
 class FundingAllocationInline(admin.TabularInline):
     model = FundingAllocation
+    formset = FundingFormSet
     extra = 0
 
 
 @admin.register(Priority)
-class PriorityAdmin(HistoryAdmin):
+class PriorityAdmin(LockedCycleAdminMixin, HistoryAdmin):
     list_display = ["title", "cycle", "rank", "accountable_silo"]
     list_filter = ["cycle", "accountable_silo"]
     search_fields = ["title", "description"]

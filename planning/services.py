@@ -11,7 +11,7 @@ from django.db.models import Q
 from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list
-from goals.models import Goal
+from goals.models import Goal, cycle_is_locked, locked_message
 from metrics.models import Silo
 from metrics.roles import User, is_silo_manager
 from metrics.services import recorded_delete, validated_save
@@ -25,7 +25,14 @@ def cycle_save(
     silos: list[Silo] | None = None,
     **fields: Any,
 ) -> PlanningCycle:
-    """Create a cycle, or update ``cycle``; ``silos`` (participants) replace the old."""
+    """Create a cycle, or update ``cycle``; ``silos`` (participants) replace the old.
+
+    A committed or closed cycle is locked: reopen it first (committed -> aligning).
+    """
+    if cycle is not None and cycle_is_locked(cycle):
+        raise ValidationError(
+            {"phase": locked_message(cycle, "dates, budget and silos")}
+        )
     with transaction.atomic():
         cycle = validated_save(instance=cycle or PlanningCycle(), user=user, **fields)
         outside = cycle.goals.exclude(  # type: ignore[attr-defined]

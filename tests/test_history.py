@@ -53,7 +53,24 @@ def test_link_created_in_admin_records_the_cco(client, silo_a, silo_b, cco):
     assert link.history.get().history_user == cco
 
 
-def test_cycle_phase_change_is_recorded(client, cco):
+def test_cycle_phase_change_is_recorded_with_user_and_reason(api, cco):
+    cycle = factories.CycleFactory(name="FY2027", phase="draft")
+    api.force_authenticate(cco)
+
+    response = api.post(
+        f"/api/v1/cycles/{cycle.pk}/phase/", {"phase": "proposing"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert [
+        (h.phase, h.history_user, h.history_change_reason) for h in cycle.history.all()
+    ] == [
+        ("proposing", cco, "Phase draft -> proposing"),
+        ("draft", None, None),
+    ]
+
+
+def test_the_admin_cannot_move_a_phase(client, cco):
     cycle = factories.CycleFactory(name="FY2027", phase="draft")
     client.force_login(cco)
 
@@ -63,21 +80,21 @@ def test_cycle_phase_change_is_recorded(client, cco):
             "name": "FY2027",
             "start_date": "2027-01-01",
             "end_date": "2027-12-31",
-            "phase": "proposing",
+            "phase": "committed",
             "budget": "1000000",
             "currency": "EUR",
             "priorities-TOTAL_FORMS": "0",
             "priorities-INITIAL_FORMS": "0",
             "sign_offs-TOTAL_FORMS": "0",
             "sign_offs-INITIAL_FORMS": "0",
+            "readiness_answers-TOTAL_FORMS": "0",
+            "readiness_answers-INITIAL_FORMS": "0",
         },
     )
 
     assert response.status_code == 302
-    assert [(h.phase, h.history_user) for h in cycle.history.all()] == [
-        ("proposing", cco),
-        ("draft", None),
-    ]
+    cycle.refresh_from_db()
+    assert cycle.phase == "draft"
 
 
 def test_history_survives_deletion(client, silo_a, manager_a):

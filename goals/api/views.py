@@ -40,6 +40,9 @@ class GoalViewSet(ServiceModelViewSet):
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Goal:
         return services.goal_save(user=user, goal=instance, **fields)
 
+    def perform_destroy(self, instance: Goal) -> None:
+        services.goal_delete(user=self.request.user, goal=instance)
+
 
 class SharedGoalViewSet(ServiceModelViewSet):
     """Cross-silo shared goals with their weighted contributions and guardrails, and
@@ -67,6 +70,9 @@ class SharedGoalViewSet(ServiceModelViewSet):
 
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> SharedGoal:
         return services.shared_goal_save(user=user, shared_goal=instance, **fields)
+
+    def perform_destroy(self, instance: SharedGoal) -> None:
+        services.shared_goal_delete(user=self.request.user, shared_goal=instance)
 
     @extend_schema(
         responses={200: SharedGoalSnapshotSerializer(many=True)},
