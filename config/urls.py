@@ -44,6 +44,7 @@ urlpatterns = [
     path("api/v1/", include("planning.api.urls")),
     path("api/v1/", include("conflicts.api.urls")),
     path("report/", include("conflicts.urls")),
+    path("report/", include("planning.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"

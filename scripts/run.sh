@@ -74,6 +74,9 @@ log "Loading demo data (seed_demo)"
 log "Detecting conflicts in the demo data (detect_conflicts)"
 "${PY[@]}" manage.py detect_conflicts --verbosity 0
 
+log "Rolling up the shared goals (rollup_goals)"
+"${PY[@]}" manage.py rollup_goals
+
 if [[ $SETTINGS_DEBUG == 0 ]]; then
   # Without DEBUG the development server serves static files only through WhiteNoise,
   # from STATIC_ROOT.

@@ -341,4 +341,17 @@ SIGN_OFFS = [
     ("sales", "sales_manager", "Sales agrees, provided the discount rule starts Q2."),
     ("support", "support_manager", "Support agrees: onboarding is our top ask."),
 ]
+
+GUARDRAILS = [
+    # (shared goal, KPI, tolerated worsening from the goal's baseline, note): growth may
+    # not be bought with Support's customer satisfaction.
+    ("Profitable growth", "support.csat_pct", 2.0,
+     "Support CSAT may not fall more than 2 points"),
+]
+
+READINESS = {
+    # statement number -> answer (planning.readiness.STATEMENTS), for the FY2026 cycle
+    1: "yes", 2: "yes", 3: "partly", 4: "yes", 5: "partly", 6: "yes",
+    7: "partly", 8: "partly", 9: "yes", 10: "no", 11: "no",
+}
 # fmt: on

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
-from goals.models import Contribution, Goal, SharedGoal
+from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning.demo.data import (
@@ -21,10 +21,12 @@ from planning.demo.data import (
     GOAL_DUE_PERIOD,
     GOAL_FIRST_PERIOD,
     GOALS,
+    GUARDRAILS,
     KPIS,
     LAST_PERIOD,
     PLANNED_CYCLE,
     PRIORITIES,
+    READINESS,
     SHARED_GOALS,
     SIGN_OFFS,
     SILOS,
@@ -38,6 +40,7 @@ from planning.models import (
     FundingAllocation,
     PlanningCycle,
     Priority,
+    ReadinessAnswer,
     Responsibility,
     SignOff,
 )
@@ -300,6 +303,22 @@ def _seed_shared_goals(
                 lookup={"shared_goal": shared_goal, "goal": goals[kpi_key]},
                 values={"weight": weight},
             )
+    guardrail_counts = report.steps.setdefault("Guardrails", StepCounts())
+    for shared_name, kpi_key, tolerance, note in GUARDRAILS:
+        _sync(
+            Guardrail,
+            guardrail_counts,
+            lookup={
+                "shared_goal": SharedGoal.objects.get(cycle=cycle, name=shared_name),
+                "kpi": goals[kpi_key].kpi,
+            },
+            # The KPI's level where its own goal starts from.
+            values={
+                "baseline": goals[kpi_key].baseline,
+                "tolerance": tolerance,
+                "note": note,
+            },
+        )
 
 
 def _seed_plan(
@@ -343,6 +362,14 @@ def _seed_plan(
             sign_off_counts,
             lookup={"cycle": cycle, "silo": silos[slug]},
             values={"user": users[username], "note": note},
+        )
+    readiness_counts = report.steps.setdefault("Readiness answers", StepCounts())
+    for number, answer in READINESS.items():
+        _sync(
+            ReadinessAnswer,
+            readiness_counts,
+            lookup={"cycle": cycle, "number": number},
+            values={"answer": answer, "answered_by": users[CCO_USERNAME]},
         )
 
 

@@ -13,13 +13,15 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.db.models import Max, Sum
 
-from goals.models import Contribution, Goal, SharedGoal
+from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from planning import readiness
 from planning.models import (
     FundingAllocation,
     PlanningCycle,
     Priority,
+    ReadinessAnswer,
     Responsibility,
     SignOff,
 )
@@ -246,6 +248,26 @@ def test_seed_demo_creates_the_demo_company():
         ("FY2026", "sales", "sales_manager"),
         ("FY2026", "support", "support_manager"),
     }
+    guardrail = Guardrail.objects.select_related("shared_goal", "kpi").get()
+    assert (
+        guardrail.shared_goal.name,
+        guardrail.kpi.key,
+        guardrail.tolerance,
+        guardrail.baseline,
+    ) == (
+        "Profitable growth",
+        "support.csat_pct",
+        2.0,
+        Goal.objects.get(kpi__key="support.csat_pct").baseline,
+    )
+    answers = dict(
+        ReadinessAnswer.objects.filter(cycle__name="FY2026").values_list(
+            "number", "answer"
+        )
+    )
+    assert len(answers) == 11
+    # 5 yes, 4 partly and 2 no (planning/demo/data.py): 5 + 4 x 0.5 = 7.0
+    assert readiness.score(answers) == 7.0
 
     users = {user.username: user for user in User.objects.all()}
     assert set(users) == {
@@ -301,8 +323,8 @@ def test_seed_demo_twice_changes_nothing_the_second_time():
     assert before["goals.HistoricalGoal count"] == 12
     assert before["metrics.HistoricalSilo count"] == 6 + 2  # + the two managers added
     counts = step_counts(second_output)
-    # 16 steps, and a line per silo while measurements are written.
-    assert len(counts) == len(step_counts(first_output)) == 16 + 6
+    # 18 steps, and a line per silo while measurements are written.
+    assert len(counts) == len(step_counts(first_output)) == 18 + 6
     assert all(created == updated == 0 for created, updated, _ in counts.values())
     assert counts["Measurements"] == (0, 0, 1104)
     assert "Nothing to do: the demo data was already in place." in second_output
