@@ -9,30 +9,14 @@ import threading
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import connection
 
-from config.celery_app import app
 from conflicts import services, tasks
 from conflicts.models import Conflict, DetectionRun
 from tests.conflicts.company import standard_company
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-@pytest.fixture
-def worker():
-    assert settings.REDIS_URL, "the Celery tests need REDIS_URL (make test sets it)"
-    app.loader.import_module("celery.contrib.testing.tasks")
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            app, pool="solo", perform_ping_check=True, shutdown_timeout=30
-        ):
-            yield
-    finally:
-        app.conf.task_always_eager = True
 
 
 def wait_for(run_id: int, timeout: float = 90.0) -> DetectionRun:
