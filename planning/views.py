@@ -167,8 +167,11 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
             if cco or any(c.goal.kpi.silo_id in mine for c in s.contributions.all())
         ]
 
+        # The commit gate is the CCO team's view; a manager sees their own part.
         blockers = (
-            services.commit_blockers(cycle) if cycle.phase == Phase.ALIGNING else []
+            services.commit_blockers(cycle)
+            if cco and cycle.phase == Phase.ALIGNING
+            else []
         )
         next_phase = services.FORWARD.get(cycle.phase)
         context.update(

@@ -281,3 +281,45 @@ def run_conflict():
     from conflicts.models import Conflict
 
     return Conflict.objects.select_related("leader_kpi", "affected_kpi").get()
+
+
+def test_cycle_page_for_the_cco_team_and_a_manager_signing_off(
+    page, live_server, cco, manager_a, manager_b
+):
+    import datetime as dt
+
+    from goals import rollups
+    from metrics.models import Measurement
+    from tests.goals.rollup_world import MAR, build
+
+    sales = manager_a.managed_silos.get()
+    support = manager_b.managed_silos.get()
+    world = build(sales, support)
+    cycle = world["cycle"]
+    cycle.silos.set([sales, support])
+    # Two days of roll-ups draw the trend.
+    rollups.rollup(day=dt.date(2027, 4, 1))
+    Measurement.objects.filter(kpi=world["deals"], period=MAR).update(value=110.0)
+    rollups.rollup(day=dt.date(2027, 4, 2))
+    base_url = live_server.url
+
+    log_in(page, base_url, "cco")
+    page.goto(f"{base_url}/report/cycles/{cycle.pk}/")
+    expect(page.locator("#phase")).to_have_text("Aligning")
+    expect(page.locator("#blockers li")).to_have_text(
+        ["Sales has not signed off.", "Support has not signed off."]
+    )
+    expect(page.locator("#move")).to_be_disabled()
+    expect(page.locator("#shared-goals .progress")).to_have_text(["87%"])
+    expect(page.locator("#shared-goals svg.trend polyline")).to_have_count(1)
+    save_screenshot(page, "cycle-page-cco.png")
+
+    page.context.clear_cookies()
+    log_in(page, base_url, "manager_a")
+    page.goto(f"{base_url}/report/cycles/{cycle.pk}/")
+    expect(page.locator("#sign-offs tr")).to_have_count(2)  # the header and Sales
+    page.fill("#sign-offs input[name=note]", "Sales agrees.")
+    page.click("#sign-offs button.sign")
+    expect(page.locator(".messages li")).to_have_text("Sales signed off FY2027.")
+    expect(page.locator("#sign-offs")).to_contain_text("Signed by manager_a")
+    save_screenshot(page, "cycle-page-manager.png")
