@@ -389,6 +389,32 @@ def _raise_system_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+@contextlib.contextmanager
+def django_database(url: str) -> Iterator[None]:
+    """Create and migrate the benchmark's own database and set Django up on it.
+
+    On the way out (also on an error, Ctrl-C, SIGTERM or SIGHUP) close Django's
+    connections and drop the database.
+    """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_system_exit)
+    with contextlib.ExitStack() as cleanup:
+        try:
+            create_database(url)
+        except psycopg.Error as exc:
+            raise BenchmarkError(
+                f"cannot create the benchmark database: {exc}"
+            ) from exc
+        cleanup.callback(drop_database, url)
+        migrate(url)
+        setup_django(url)
+        from django.db import connections
+
+        cleanup.callback(connections.close_all)
+        print(f"database: {urlsplit(url).path.lstrip('/')}", flush=True)
+        yield
+
+
 @dataclass
 class Session:
     """The setup a benchmark gets: its database, a live server and an API token."""

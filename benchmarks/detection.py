@@ -21,7 +21,6 @@ whether or not the goals were met (the last lines say PASS or MISS).
 """
 
 import argparse
-import contextlib
 import cProfile
 import datetime as dt
 import io
@@ -29,7 +28,6 @@ import json
 import os
 import pstats
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -471,10 +469,6 @@ def verdict(met: bool) -> str:
     return "PASS" if met else "MISS"
 
 
-def _raise_system_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -499,26 +493,13 @@ def main() -> int:
         return child(arguments.database_url, arguments.k, arguments.profile)
     sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_system_exit)
     url = database_url()
     runs: list[tuple[int, int, dict[str, Any], tuple[int, int], float]] = []
-    with contextlib.ExitStack() as cleanup:
-        try:
-            _support.create_database(url)
-        except psycopg.Error as exc:
-            raise _support.BenchmarkError(
-                f"cannot create the benchmark database: {exc}"
-            ) from exc
-        cleanup.callback(_support.drop_database, url)
-        _support.migrate(url)
-        _support.setup_django(url)
+    with _support.django_database(url):
         from django.db import connections
 
-        cleanup.callback(connections.close_all)
         machine = _support.machine_description()
         postgres = _support.postgres_version(url)
-        print(f"database: {urlsplit(url).path.lstrip('/')}", flush=True)
         for kpis in sizes:
             empty_tables(url)
             data = make_data(kpis)

@@ -24,14 +24,12 @@ whether or not the goals were met (the last lines say PASS or MISS).
 """
 
 import argparse
-import contextlib
 import cProfile
 import datetime as dt
 import io
 import math
 import os
 import pstats
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -681,10 +679,6 @@ def _short_sql(sql: str, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _raise_system_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def print_queries(measured: Measured) -> None:
     sql_seconds = sum(seconds for seconds, _ in measured.queries)
     _support.print_table(
@@ -713,26 +707,13 @@ def main() -> int:
     )
     arguments = parser.parse_args()
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_system_exit)
     url = database_url()
-    with contextlib.ExitStack() as cleanup:
-        try:
-            _support.create_database(url)
-        except psycopg.Error as exc:
-            raise _support.BenchmarkError(
-                f"cannot create the benchmark database: {exc}"
-            ) from exc
-        cleanup.callback(_support.drop_database, url)
-        _support.migrate(url)
-        _support.setup_django(url)
+    with _support.django_database(url):
         from django.db import connections
         from django.utils import timezone
 
-        cleanup.callback(connections.close_all)
         machine = _support.machine_description()
         postgres = _support.postgres_version(url)
-        print(f"database: {urlsplit(url).path.lstrip('/')}", flush=True)
 
         started = time.perf_counter()
         seeded = seed(url)

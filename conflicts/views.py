@@ -16,6 +16,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from conflicts import charts, services
+from conflicts.api.serializers import REGISTER_COLUMNS
 from conflicts.models import (
     CLOSED_STATUSES,
     SEVERITY_RANK,
@@ -42,27 +43,7 @@ ACTION_LABELS = {
     Status.DISMISSED: "Dismiss",
 }
 
-CSV_FIELDS = [
-    "id",
-    "kind",
-    "leader_kpi",
-    "affected_kpi",
-    "leader_silo",
-    "affected_silo",
-    "lag",
-    "correlation",
-    "p_value",
-    "q_value",
-    "periods",
-    "severity",
-    "status",
-    "stale",
-    "contradicted",
-    "goal_at_risk",
-    "first_detected_at",
-    "last_detected_at",
-    "note",
-]
+CSV_FIELDS = REGISTER_COLUMNS
 
 
 class CCOOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
@@ -235,12 +216,12 @@ class ConflictCSVView(CCOOnlyMixin, View):
                         "" if c.periods is None else c.periods,
                         c.severity,
                         c.status,
-                        str(c.stale).lower(),
-                        str(c.contradicted).lower(),
-                        str(c.goal_at_risk).lower(),
                         c.first_detected_at.isoformat(),
                         c.last_detected_at.isoformat(),
                         _spreadsheet_safe(c.note),
+                        str(c.stale).lower(),
+                        str(c.contradicted).lower(),
+                        str(c.goal_at_risk).lower(),
                     ]
                 )
 

@@ -6,6 +6,29 @@ from conflicts.models import Conflict, ConflictTransition, DetectionRun, Status
 from metrics import detection
 from metrics.api.fields import StrictFloatField, StrictModelSerializer
 
+#: The register's columns, in the order the API and the CSV export give them.
+REGISTER_COLUMNS = [
+    "id",
+    "kind",
+    "leader_kpi",
+    "affected_kpi",
+    "leader_silo",
+    "affected_silo",
+    "lag",
+    "correlation",
+    "p_value",
+    "q_value",
+    "periods",
+    "severity",
+    "status",
+    "first_detected_at",
+    "last_detected_at",
+    "note",
+    "stale",
+    "contradicted",
+    "goal_at_risk",
+]
+
 
 class ConflictTransitionSerializer(serializers.ModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -31,25 +54,7 @@ class ConflictSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conflict
         fields = [
-            "id",
-            "kind",
-            "leader_kpi",
-            "affected_kpi",
-            "leader_silo",
-            "affected_silo",
-            "lag",
-            "correlation",
-            "p_value",
-            "q_value",
-            "periods",
-            "severity",
-            "status",
-            "first_detected_at",
-            "last_detected_at",
-            "note",
-            "stale",
-            "contradicted",
-            "goal_at_risk",
+            *REGISTER_COLUMNS,
             "declared_link",
             "last_run",
             "status_changed_at",
