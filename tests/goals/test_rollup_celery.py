@@ -73,3 +73,40 @@ def test_a_burst_of_uploads_causes_one_rollup(
     snapshot = SharedGoalSnapshot.objects.get()
     assert snapshot.contributions[0]["actual"] == 155.0
     assert runs[0].shared_goals == 1
+
+
+def test_a_rollup_while_the_worker_runs_one_is_skipped(
+    worker, silo_a, silo_b, monkeypatch
+):
+    from django.db import connection
+
+    build(silo_a, silo_b)
+    real_compute = rollups.compute
+
+    def slow_compute(shared_goals):
+        time.sleep(2.0)
+        return real_compute(shared_goals)
+
+    monkeypatch.setattr(rollups, "compute", slow_compute)
+    result = tasks.rollup_shared_goals.delay("schedule")
+
+    # Wait until the worker's run holds the advisory lock.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                [rollups.ROLLUP_LOCK],
+            )
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.05)
+    concurrent = rollups.rollup(reason="command")
+
+    assert concurrent.status == "skipped"
+    assert result.get(timeout=30) == "done"
+    assert SharedGoalSnapshot.objects.count() == 1
+    assert sorted(RollupRun.objects.values_list("reason", "status")) == [
+        ("command", "skipped"),
+        ("schedule", "done"),
+    ]
