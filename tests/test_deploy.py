@@ -475,3 +475,89 @@ def test_run_script_is_valid_bash():
     assert "manage.py migrate" in text
     assert "manage.py seed_demo" in text
     assert "runserver" in text
+
+
+# --- Celery's reliability settings (issue: prove it holds) --------------------------------
+
+
+def resolved_celery(**environment: str) -> dict[str, Any]:
+    """Return the reliability settings of the Celery app a fresh process builds."""
+    process_environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in settings_environment_names()
+    }
+    process_environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        **environment,
+    )
+    script = (
+        "import json, django; django.setup(); from config.celery_app import app; c = app.conf; "
+        "print(json.dumps({'acks_late': c.task_acks_late, "
+        "'reject_on_worker_lost': c.task_reject_on_worker_lost, "
+        "'prefetch': c.worker_prefetch_multiplier, 'time_limit': c.task_time_limit, "
+        "'soft_time_limit': c.task_soft_time_limit, "
+        "'broker_visibility': c.broker_transport_options['visibility_timeout'], "
+        "'result_visibility': c.result_backend_transport_options['visibility_timeout'], "
+        "'visibility': c.visibility_timeout, "
+        "'beat': {name: [entry['task'], entry.get('options', {}).get('expires')] "
+        "for name, entry in c.beat_schedule.items()}}))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=process_environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode:
+        return {"error": result.stderr.strip().splitlines()[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_celery_is_set_for_long_jobs_that_survive_a_lost_worker():
+    conf = resolved_celery()
+
+    assert conf == {
+        # A task is acknowledged after it ran, and given back if its worker dies.
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        # A long job does not hold messages other workers could take.
+        "prefetch": 1,
+        "time_limit": 1800,
+        "soft_time_limit": 1740,
+        # The same visibility timeout everywhere, above the time limits.
+        "broker_visibility": 3600,
+        "result_visibility": 3600,
+        "visibility": 3600,
+        # Every periodic task expires before its next run could pile onto it.
+        "beat": {
+            "nightly-conflict-detection": ["conflicts.nightly_detection", 3600],
+            "nightly-shared-goal-rollup": ["goals.rollup_shared_goals", 3600],
+            "shared-goal-rollup-catch-up": ["goals.rollup_catch_up", 540],
+        },
+    }
+
+
+def test_short_time_limits_keep_a_positive_soft_limit():
+    conf = resolved_celery(CELERY_TASK_TIME_LIMIT="20", CELERY_VISIBILITY_TIMEOUT="30")
+
+    assert (conf["time_limit"], conf["soft_time_limit"], conf["visibility"]) == (
+        20,
+        18,
+        30,
+    )
+
+
+def test_a_visibility_timeout_below_the_time_limit_is_refused():
+    conf = resolved_celery(
+        CELERY_TASK_TIME_LIMIT="600", CELERY_VISIBILITY_TIMEOUT="600"
+    )
+
+    assert conf == {
+        "error": "django.core.exceptions.ImproperlyConfigured: CELERY_VISIBILITY_TIMEOUT "
+        "must be above CELERY_TASK_TIME_LIMIT: Redis would hand a task still running to "
+        "a second worker."
+    }
