@@ -449,3 +449,20 @@ class RollupRun(models.Model):
 
     def __str__(self) -> str:
         return f"Roll-up {self.day} ({self.status})"
+
+
+class RollupDemand(models.Model):
+    """How many measurement changes asked for a roll-up, and up to which one the last
+    roll-up covered (one row).
+
+    Written in PostgreSQL, not Redis, so that a change made while Redis is down is not
+    forgotten: the catch-up job runs the roll-up whenever ``requested`` is ahead of
+    ``satisfied``. A roll-up reads ``requested`` before it reads any data, so a change
+    that commits during a roll-up always leaves ``requested`` ahead.
+    """
+
+    requested = models.BigIntegerField(default=0)
+    satisfied = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"roll-up demand {self.satisfied}/{self.requested}"

@@ -44,8 +44,9 @@ def band_tolerance(low: float, high: float) -> float:
     width = high - low
     if width > 0:
         return width
-    edge = max(abs(low), abs(high))
-    return 0.1 * edge if edge > 0 else 1.0
+    # 10% of a subnormal edge underflows to 0: fall back to 1 unit then too.
+    tolerance = 0.1 * max(abs(low), abs(high))
+    return tolerance if tolerance > 0 else 1.0
 
 
 def attainment(

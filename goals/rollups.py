@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from goals import progress
@@ -25,6 +26,7 @@ from goals.models import (
     Contribution,
     Goal,
     Guardrail,
+    RollupDemand,
     RollupRun,
     SharedGoal,
     SharedGoalSnapshot,
@@ -208,6 +210,9 @@ def rollup(
             cache.delete(PENDING_KEY)
         except Exception:  # the cache (Redis) being down must not stop the roll-up
             logger.warning("Could not clear the roll-up coalescing key", exc_info=True)
+        # Read the demand before any data: a change committing from now on leaves
+        # "requested" ahead of what this run marks as satisfied.
+        demanded = requested_changes()
         shared_goals = open_shared_goals()
         say(f"Rolling up {len(shared_goals)} shared goals of open cycles for {day}.")
         results = compute(shared_goals)
@@ -244,6 +249,9 @@ def rollup(
             ],
             batch_size=5000,
         )
+        RollupDemand.objects.filter(pk=1).update(
+            satisfied=Greatest(F("satisfied"), demanded)
+        )
         run = RollupRun.objects.create(
             reason=reason,
             day=day,
@@ -274,26 +282,34 @@ def contributing(kpi_ids: Iterable[int]) -> bool:
     )
 
 
+def requested_changes() -> int:
+    """Return how many contributing changes have asked for a roll-up so far."""
+    row = RollupDemand.objects.filter(pk=1).values_list("requested", flat=True).first()
+    return row or 0
+
+
+def demand_rollup() -> None:
+    """Record in PostgreSQL that contributing data changed (see RollupDemand)."""
+    if not RollupDemand.objects.filter(pk=1).update(requested=F("requested") + 1):
+        RollupDemand.objects.get_or_create(pk=1, defaults={"requested": 1})
+
+
 def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
-    """Ask for a roll-up shortly, once for a burst of uploads; return whether this call
-    enqueued it.
+    """Record the demand and ask for a roll-up shortly, once for a burst of uploads;
+    return whether this call enqueued it.
 
     The first upload of a burst sets a short-lived cache key and enqueues the task with
     a countdown; the uploads until the task starts find the key and enqueue nothing. If
-    Redis is down, nothing is enqueued and the catch-up job
-    (:func:`rollup_is_behind`) runs the roll-up once it is back.
+    Redis is down nothing is enqueued, and the catch-up job runs the roll-up once it is
+    back (the demand is in PostgreSQL).
     """
-    from goals.tasks import rollup_shared_goals
-
     if not contributing(kpi_ids):
         return False
-    delay = settings.ROLLUP_COALESCE_SECONDS
+    demand_rollup()
     try:
-        if not cache.add(PENDING_KEY, 1, timeout=delay * 10):
+        if not cache.add(PENDING_KEY, 1, timeout=settings.ROLLUP_COALESCE_SECONDS * 10):
             return False
-        rollup_shared_goals.apply_async(
-            kwargs={"reason": RollupRun.Reason.MEASUREMENTS}, countdown=delay
-        )
+        _enqueue()
     except Exception:
         logger.warning(
             "Could not enqueue the roll-up; the catch-up job will run it", exc_info=True
@@ -303,31 +319,42 @@ def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
 
 
 def reschedule() -> None:
-    """Enqueue another coalesced roll-up (a run asked for by uploads was skipped)."""
-    from goals.tasks import rollup_shared_goals
+    """Enqueue another roll-up: one asked for by uploads found the lock taken, and the
+    run holding it may have read the data before those uploads committed.
 
+    Not in eager mode (no Redis): the task would run again at once, inside this one,
+    while the lock is still taken; the catch-up job covers that case instead.
+    """
+    from config.celery_app import app
+
+    if app.conf.task_always_eager:
+        return
     try:
-        if cache.add(PENDING_KEY, 1, timeout=settings.ROLLUP_COALESCE_SECONDS * 10):
-            rollup_shared_goals.apply_async(
-                kwargs={"reason": RollupRun.Reason.MEASUREMENTS},
-                countdown=settings.ROLLUP_COALESCE_SECONDS,
-            )
+        cache.set(PENDING_KEY, 1, timeout=settings.ROLLUP_COALESCE_SECONDS * 10)
+        _enqueue()
     except Exception:
         logger.warning("Could not re-enqueue the roll-up", exc_info=True)
 
 
-def rollup_is_behind() -> bool:
-    """Return whether a contributing measurement changed after the last roll-up."""
-    last = (
-        RollupRun.objects.filter(status=RollupRun.Status.DONE)
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
+def _enqueue() -> None:
+    from goals.tasks import rollup_shared_goals
+
+    rollup_shared_goals.apply_async(
+        kwargs={"reason": RollupRun.Reason.MEASUREMENTS},
+        countdown=settings.ROLLUP_COALESCE_SECONDS,
     )
-    open_cycle = ~Q(shared_goal__cycle__phase=CLOSED_PHASE)
-    kpis = Contribution.objects.filter(open_cycle).values("goal__kpi_id")
-    guarded = Guardrail.objects.filter(open_cycle).values("kpi_id")
-    changed = Measurement.objects.filter(Q(kpi_id__in=kpis) | Q(kpi_id__in=guarded))
-    if last is not None:
-        changed = changed.filter(updated_at__gte=last)
-    return changed.exists()
+
+
+def rollup_is_behind() -> bool:
+    """Return whether contributing data changed after what the last roll-up covered
+    (or there was never a roll-up while shared goals exist)."""
+    row = RollupDemand.objects.filter(pk=1).first()
+    if row is not None and row.requested > row.satisfied:
+        return True
+    never_rolled_up = not RollupRun.objects.filter(
+        status=RollupRun.Status.DONE
+    ).exists()
+    return (
+        never_rolled_up
+        and SharedGoal.objects.exclude(cycle__phase=CLOSED_PHASE).exists()
+    )

@@ -79,8 +79,9 @@ def shared_goals_with_progress(
 ) -> QuerySet[SharedGoal]:
     """Annotate shared goals with their latest roll-up snapshot's figures.
 
-    ``progress``, ``progress_day``, ``contributions_with_data`` and
-    ``guardrail_breached`` (all None before the first roll-up), in the same query.
+    ``progress``, ``progress_day``, ``contributions_with_data``,
+    ``contributions_total`` and ``guardrail_breached`` (all None before the first
+    roll-up), in the same query.
     """
     queryset = SharedGoal.objects.all() if queryset is None else queryset
     latest = SharedGoalSnapshot.objects.filter(shared_goal=OuterRef("pk")).order_by(
@@ -90,5 +91,6 @@ def shared_goals_with_progress(
         progress=Subquery(latest.values("progress")[:1]),
         progress_day=Subquery(latest.values("day")[:1]),
         contributions_with_data=Subquery(latest.values("contributions_with_data")[:1]),
+        contributions_total=Subquery(latest.values("contributions_total")[:1]),
         guardrail_breached=Subquery(latest.values("guardrail_breached")[:1]),
     )

@@ -29,7 +29,18 @@ def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:
     check_manager_phase(user, goal.cycle if goal is not None else None)
     if "cycle" in fields:
         check_manager_phase(user, fields["cycle"])
-    return validated_save(instance=goal or Goal(), user=user, **fields)
+    with transaction.atomic():
+        # Hold the cycle's row as a commit does, so that no goal changes past the
+        # commit gate while the cycle commits.
+        lock_cycles(goal.cycle_id if goal is not None else None, fields.get("cycle"))
+        return validated_save(instance=goal or Goal(), user=user, **fields)
+
+
+def lock_cycles(*cycles: Any) -> None:
+    """Lock the rows of these planning cycles (ids or instances) until commit."""
+    ids = sorted({getattr(c, "pk", c) for c in cycles if c is not None})
+    if ids:
+        list(Cycle.objects.select_for_update().filter(pk__in=ids).values_list("pk"))
 
 
 def check_manager_phase(user: User, cycle: Any) -> None:
@@ -43,6 +54,10 @@ def check_manager_phase(user: User, cycle: Any) -> None:
                 "while the cycle is proposing or aligning."
             }
         )
+
+
+#: Goals refer to cycles by model reference only (imports run planning -> goals).
+Cycle = Goal._meta.get_field("cycle").related_model
 
 
 def goal_delete(*, user: User, goal: Goal) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from import_export.admin import ImportExportMixin
@@ -22,6 +23,7 @@ from metrics.selectors import (
     silos_writable_by,
     users_assignable_by,
 )
+from metrics.signals import measurements_changed
 
 
 def human_number(value: float) -> str:
@@ -220,6 +222,14 @@ class KPIAdmin(SiloScopedAdminMixin, HistoryAdmin):
         return f"{value} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"  # type: ignore[attr-defined]  # type: ignore[attr-defined]
 
 
+def announce_changed_measurements(kpi_ids: list[int]) -> None:
+    """Send measurements_changed for ``kpi_ids`` once the admin's transaction commits."""
+    transaction.on_commit(
+        lambda: measurements_changed.send(sender=Measurement, kpi_ids=kpi_ids),
+        robust=True,
+    )
+
+
 @admin.register(Measurement)
 class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin):
     silo_lookup = "kpi__silo_id"
@@ -255,6 +265,22 @@ class MeasurementAdmin(SiloScopedAdminMixin, ImportExportMixin, admin.ModelAdmin
             **super().get_export_resource_kwargs(request, **kwargs),
             "user": request.user,
         }
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        announce_changed_measurements([obj.kpi_id])
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        kpi_id = obj.kpi_id
+        super().delete_model(request, obj)
+        announce_changed_measurements([kpi_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        kpi_ids = sorted(set(queryset.values_list("kpi_id", flat=True)))
+        super().delete_queryset(request, queryset)
+        announce_changed_measurements(kpi_ids)
 
     def get_export_queryset(self, request: HttpRequest) -> QuerySet[Measurement]:
         return super().get_export_queryset(request).select_related("kpi")

@@ -3,11 +3,12 @@
 from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from goals.admin import LockedCycleAdminMixin
 from metrics.admin import HistoryAdmin
@@ -55,8 +56,29 @@ class ReadinessAnswerInline(admin.TabularInline):
     extra = 0
 
 
+class BudgetGuardMixin:
+    """Turn the database's budget trigger (two people allocating at once) into a
+    message instead of a server error; nothing of the change is saved."""
+
+    def changeform_view(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+        except IntegrityError as error:
+            if "exceeds its budget" not in str(error):
+                raise
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "Nothing was saved: another change took the cycle's funding over its "
+                "budget in the meantime. Check the allocations and try again.",
+                level=messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+
 @admin.register(PlanningCycle)
-class PlanningCycleAdmin(LockedCycleAdminMixin, HistoryAdmin):
+class PlanningCycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
     list_display = [
         "name",
         "phase",
@@ -122,17 +144,26 @@ class ResponsibilityInline(admin.TabularInline):
 
 class FundingFormSet(BaseInlineFormSet):
     """Check the priority's allocations together against the cycle's budget: each
-    form alone cannot see the others' new amounts."""
+    form alone cannot see the others' new amounts, nor a new or moved priority's."""
 
     def clean(self) -> None:
         super().clean()
         priority = self.instance
-        if priority.pk is None or priority.cycle_id is None:
+        if priority.cycle_id is None:
             return
         cycle = priority.cycle
-        others = FundingAllocation.objects.filter(priority__cycle=cycle).exclude(
-            priority=priority
-        ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        # Everything else the cycle funds, then this priority as the forms leave it
+        # (with any of its stored allocations the forms do not show).
+        others = FundingAllocation.objects.filter(priority__cycle=cycle)
+        if priority.pk is not None:
+            others = others.exclude(priority=priority)
+        other_total = others.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        shown = {form.instance.pk for form in self.forms if form.instance.pk}
+        hidden = (
+            FundingAllocation.objects.filter(priority=priority).exclude(pk__in=shown)
+            if priority.pk is not None
+            else FundingAllocation.objects.none()
+        )
         mine = sum(
             (
                 form.cleaned_data.get("amount") or Decimal("0")
@@ -142,9 +173,9 @@ class FundingFormSet(BaseInlineFormSet):
                 and not form.cleaned_data.get("DELETE")
             ),
             Decimal("0"),
-        )
-        if others + mine > cycle.budget:
-            raise ValidationError(over_budget_message(cycle, others, mine))
+        ) + (hidden.aggregate(total=Sum("amount"))["total"] or Decimal("0"))
+        if other_total + mine > cycle.budget:
+            raise ValidationError(over_budget_message(cycle, other_total, mine))
 
 
 class FundingAllocationInline(admin.TabularInline):
@@ -154,7 +185,7 @@ class FundingAllocationInline(admin.TabularInline):
 
 
 @admin.register(Priority)
-class PriorityAdmin(LockedCycleAdminMixin, HistoryAdmin):
+class PriorityAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
     list_display = ["title", "cycle", "rank", "accountable_silo"]
     list_filter = ["cycle", "accountable_silo"]
     search_fields = ["title", "description"]

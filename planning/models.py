@@ -139,6 +139,17 @@ class Priority(models.Model):
         super().clean()
         if self.cycle_id is not None and cycle_is_locked(self.cycle):
             raise ValidationError(locked_message(self.cycle, "priorities"))
+        if self.pk is not None:
+            stored = (
+                Priority.objects.filter(pk=self.pk)
+                .values_list("cycle__phase", "cycle__name")
+                .first()
+            )
+            if stored is not None and stored[0] in ("committed", "closed"):
+                raise ValidationError(
+                    f"This priority belongs to {stored[1]}, which is {stored[0]}: its "
+                    "priorities are locked."
+                )
 
 
 class Role(models.TextChoices):

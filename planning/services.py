@@ -2,20 +2,36 @@
 commit gate, sign-offs, and the readiness answers."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list
-from goals.models import Goal, cycle_is_locked, locked_message
+from goals.models import (
+    Contribution,
+    Goal,
+    Guardrail,
+    SharedGoal,
+    cycle_is_locked,
+    locked_message,
+)
 from metrics.models import Silo
 from metrics.roles import User, is_silo_manager
 from metrics.services import recorded_delete, validated_save
-from planning.models import Phase, PlanningCycle, ReadinessAnswer, SignOff
+from planning.models import (
+    FundingAllocation,
+    Phase,
+    PlanningCycle,
+    Priority,
+    ReadinessAnswer,
+    Responsibility,
+    SignOff,
+)
 
 
 def cycle_save(
@@ -91,7 +107,8 @@ def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
                 message="The cycle has no participating silos: add them first.",
             )
         )
-    signed = set(cycle.sign_offs.values_list("silo_id", flat=True))
+    signed = dict(cycle.sign_offs.values_list("silo_id", "signed_at"))
+    changed = plan_changed_at(cycle)
     for silo in participants:
         if silo.pk not in signed:
             blockers.append(
@@ -99,6 +116,15 @@ def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
                     kind="sign_off",
                     silo=silo.slug,
                     message=f"{silo.name} has not signed off.",
+                )
+            )
+        elif changed is not None and signed[silo.pk] < changed:
+            blockers.append(
+                Blocker(
+                    kind="sign_off",
+                    silo=silo.slug,
+                    message=f"{silo.name} signed off before the plan last changed "
+                    f"({changed:%Y-%m-%d %H:%M} UTC) and must sign off again.",
                 )
             )
     kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
@@ -125,6 +151,32 @@ def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
             )
         )
     return blockers
+
+
+def plan_changed_at(cycle: PlanningCycle) -> datetime | None:
+    """Return when the cycle's plan last changed: any goal, shared goal, contribution,
+    guardrail, priority, RACI role or funding allocation of the cycle created, changed
+    or deleted (from their history, which keeps deletions too). None: no plan yet.
+    """
+    shared = SharedGoal.history.model.objects.filter(cycle_id=cycle.pk).values("id")
+    ranked = Priority.history.model.objects.filter(cycle_id=cycle.pk).values("id")
+    parts = [
+        Goal.history.model.objects.filter(cycle_id=cycle.pk),
+        SharedGoal.history.model.objects.filter(cycle_id=cycle.pk),
+        Contribution.history.model.objects.filter(shared_goal_id__in=shared),
+        Guardrail.history.model.objects.filter(shared_goal_id__in=shared),
+        Priority.history.model.objects.filter(cycle_id=cycle.pk),
+        Responsibility.history.model.objects.filter(priority_id__in=ranked),
+        FundingAllocation.history.model.objects.filter(priority_id__in=ranked),
+    ]
+    latest = [part.aggregate(latest=Max("history_date"))["latest"] for part in parts]
+    return max((when for when in latest if when is not None), default=None)
+
+
+def sign_off_is_current(cycle: PlanningCycle, signed_at: datetime) -> bool:
+    """Return whether a sign-off given at ``signed_at`` agreed to the current plan."""
+    changed = plan_changed_at(cycle)
+    return changed is None or signed_at >= changed
 
 
 class CommitBlocked(ValidationError):
@@ -200,7 +252,9 @@ def sign_off(
 ) -> SignOff:
     """Record ``silo``'s agreement to the cycle's plan, by one of its managers.
 
-    Only while the cycle is aligning, only for a participating silo, once per silo.
+    Only while the cycle is aligning, only for a participating silo, once per silo
+    and plan: after the plan changes (see :func:`plan_changed_at`), a sign-off no longer
+    counts and the silo signs again.
     """
     note = (note or "").strip()
     if silo.pk not in silo_ids_managed_by(user):
@@ -214,18 +268,32 @@ def sign_off(
         )
     elif not cycle.silos.filter(pk=silo.pk).exists():
         errors["silo"] = f"{silo.name} does not take part in {cycle}."
-    elif cycle.sign_offs.filter(silo=silo).exists():
-        errors["silo"] = f"{silo.name} has already signed off {cycle}."
+    else:
+        previous = cycle.sign_offs.filter(silo=silo).first()
+        if previous is not None and sign_off_is_current(cycle, previous.signed_at):
+            errors["silo"] = f"{silo.name} has already signed off {cycle}."
     if "\x00" in note or len(note) > 2000:
         errors["note"] = "The note must be at most 2000 characters, without NULs."
     if errors:
         raise ValidationError(errors)
-    return validated_save(
-        instance=SignOff(cycle=cycle, silo=silo),
-        user=user,
-        user_id=user.pk,
-        note=note,
-    )
+    with transaction.atomic():
+        # A commit locks the cycle's row too: a sign-off cannot slip in past the gate.
+        if (
+            PlanningCycle.objects.select_for_update().get(pk=cycle.pk).phase
+            != Phase.ALIGNING
+        ):
+            raise ValidationError({"cycle": f"{cycle} is no longer aligning."})
+        # Signing again after the plan changed replaces the outdated sign-off.
+        outdated = cycle.sign_offs.filter(silo=silo).first()
+        if outdated is not None:
+            outdated._change_reason = "Signed again after the plan changed"  # type: ignore[attr-defined]
+            recorded_delete(instance=outdated, user=user)
+        return validated_save(
+            instance=SignOff(cycle=cycle, silo=silo),
+            user=user,
+            user_id=user.pk,
+            note=note,
+        )
 
 
 def withdraw_sign_off(*, cycle: PlanningCycle, user: User, silo: Silo) -> None:
@@ -238,10 +306,16 @@ def withdraw_sign_off(*, cycle: PlanningCycle, user: User, silo: Silo) -> None:
                 "cycle": f"{cycle} is {cycle.phase}: sign-offs change only while aligning."
             }
         )
-    signed = cycle.sign_offs.filter(silo=silo).first()
-    if signed is None:
-        raise ValidationError({"silo": f"{silo.name} has not signed off {cycle}."})
-    recorded_delete(instance=signed, user=user)
+    with transaction.atomic():
+        if (
+            PlanningCycle.objects.select_for_update().get(pk=cycle.pk).phase
+            != Phase.ALIGNING
+        ):
+            raise ValidationError({"cycle": f"{cycle} is no longer aligning."})
+        signed = cycle.sign_offs.filter(silo=silo).first()
+        if signed is None:
+            raise ValidationError({"silo": f"{silo.name} has not signed off {cycle}."})
+        recorded_delete(instance=signed, user=user)
 
 
 def silo_ids_managed_by(user: User) -> set[int]:
@@ -259,6 +333,12 @@ def save_readiness(
     *, cycle: PlanningCycle, user: User, answers: list[dict[str, Any]]
 ) -> list[ReadinessAnswer]:
     """Store the CCO team's answers (number, answer, note), all or none."""
+    for row in answers:
+        note = row.get("note", "")
+        if "\x00" in note or len(note) > 2000:
+            raise ValidationError(
+                {"answers": "A note must be at most 2000 characters, without NULs."}
+            )
     numbers = [row["number"] for row in answers]
     if len(set(numbers)) != len(numbers):
         raise ValidationError({"answers": "Each statement may be answered only once."})

@@ -8,6 +8,7 @@ parts of their own silos and signs off for them from here.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from conflicts import services as conflict_services
@@ -38,6 +40,16 @@ from planning.selectors import cycle_list
 
 #: How many days of snapshots the trend chart shows.
 TREND_DAYS = 120
+
+
+def clean_text(data: Any, name: str, limit: int) -> str:
+    """Return a posted text field, refusing NUL characters and overlong values (400)."""
+    value = data.get(name, "")
+    if "\x00" in value or len(value) > limit:
+        raise ValidationError(
+            {name: f"At most {limit} characters, without NUL characters."}
+        )
+    return value
 
 
 class PlannersOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
@@ -85,10 +97,13 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
         participants = list(cycle.silos.all())
         signable = services.silo_ids_managed_by(user)
         signed = {sign_off.silo_id: sign_off for sign_off in cycle.sign_offs.all()}
+        changed = services.plan_changed_at(cycle)
         sign_off_rows = [
             {
                 "silo": silo,
                 "sign_off": signed.get(silo.pk),
+                "current": silo.pk in signed
+                and (changed is None or signed[silo.pk].signed_at >= changed),
                 "can_sign": silo.pk in signable,
             }
             for silo in participants
@@ -149,18 +164,19 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
             .order_by("name")
         )
         history: dict[int, list[tuple[str, float | None]]] = {}
-        for snapshot in (
-            SharedGoalSnapshot.objects.filter(shared_goal__in=[s.pk for s in shared])
-            .order_by("shared_goal_id", "-day")
+        since = timezone.localdate() - dt.timedelta(days=TREND_DAYS)
+        for shared_goal_id, day, progress in (
+            SharedGoalSnapshot.objects.filter(
+                shared_goal__in=[s.pk for s in shared], day__gte=since
+            )
+            .order_by("shared_goal_id", "day")
             .values_list("shared_goal_id", "day", "progress")
         ):
-            points = history.setdefault(snapshot[0], [])
-            if len(points) < TREND_DAYS:
-                points.append((snapshot[1].isoformat(), snapshot[2]))
+            history.setdefault(shared_goal_id, []).append((day.isoformat(), progress))
         shared_rows = [
             {
                 "shared_goal": s,
-                "trend": charts.progress_trend(list(reversed(history.get(s.pk, [])))),
+                "trend": charts.progress_trend(history.get(s.pk, [])),
                 "silos": sorted({c.goal.kpi.silo.name for c in s.contributions.all()}),
             }
             for s in shared
@@ -181,7 +197,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
             if not cco
             else [],
             sign_off_rows=sign_off_rows,
-            signed_count=len(signed),
+            signed_count=sum(1 for row in sign_off_rows if row["current"]),
             goal_rows=goal_rows,
             conflict_rows=conflict_rows,
             high_conflicts=sum(
@@ -213,18 +229,20 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
                 services.move_phase(
                     cycle=cycle,
                     user=user,
-                    phase=request.POST.get("phase", ""),
-                    reason=request.POST.get("reason", ""),
+                    phase=clean_text(request.POST, "phase", 20),
+                    reason=clean_text(request.POST, "reason", 2000),
                 )
                 done = "The cycle moved on."
             elif action in ("sign_off", "withdraw"):
-                silo = get_object_or_404(Silo, slug=request.POST.get("silo", ""))
+                silo = get_object_or_404(
+                    Silo, slug=clean_text(request.POST, "silo", 40)
+                )
                 if action == "sign_off":
                     services.sign_off(
                         cycle=cycle,
                         user=user,
                         silo=silo,
-                        note=request.POST.get("note", ""),
+                        note=clean_text(request.POST, "note", 2000),
                     )
                     done = f"{silo.name} signed off {cycle}."
                 else:
@@ -238,8 +256,8 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
                 answers = [
                     {
                         "number": number,
-                        "answer": request.POST[f"answer_{number}"],
-                        "note": request.POST.get(f"note_{number}", ""),
+                        "answer": clean_text(request.POST, f"answer_{number}", 6),
+                        "note": clean_text(request.POST, f"note_{number}", 2000),
                     }
                     for number in range(1, len(readiness.STATEMENTS) + 1)
                     if request.POST.get(f"answer_{number}")

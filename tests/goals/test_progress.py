@@ -86,6 +86,20 @@ def test_band_attainment_falls_linearly_to_zero_one_band_width_outside(
     )
 
 
+def test_a_zero_width_band_at_a_subnormal_edge_still_has_a_slope():
+    # 10% of 5e-324 underflows to 0: the tolerance falls back to 1 (found by hypothesis).
+    assert (
+        attainment(
+            direction=BAND,
+            baseline=0,
+            actual=0.5,
+            target_low=5e-324,
+            target_high=5e-324,
+        )
+        == 0.5
+    )
+
+
 def test_zero_width_band_uses_ten_percent_of_the_edge():
     # Band [50, 50]: tolerance 5, so 52.5 is half way.
     assert (

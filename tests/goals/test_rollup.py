@@ -267,14 +267,19 @@ def test_a_second_upload_while_one_is_pending_enqueues_nothing(world):
     assert RollupRun.objects.count() == 0
 
 
-def test_catch_up_runs_only_when_a_contributing_measurement_changed(world):
+def test_catch_up_runs_only_when_contributing_data_changed_since(world):
     assert tasks.rollup_catch_up() == "done"  # never rolled up
     assert tasks.rollup_catch_up() == "up to date"
-    Measurement.objects.filter(kpi=world["margin"], period=MAR).update(
-        value=39.0, updated_at=dt.datetime.now(dt.UTC)
-    )
+    # An upload whose roll-up could not be enqueued (Redis down) still left its
+    # demand in PostgreSQL: the catch-up runs.
+    Measurement.objects.filter(kpi=world["margin"], period=MAR).update(value=39.0)
+    rollups.demand_rollup()
 
     assert tasks.rollup_catch_up() == "done"
+    assert SharedGoalSnapshot.objects.get().contributions[1]["actual"] == pytest.approx(
+        (35 + 36 + 39) / 3
+    )
+    assert tasks.rollup_catch_up() == "up to date"
     assert list(RollupRun.objects.values_list("reason", flat=True)) == [
         "catch_up",
         "catch_up",
@@ -295,3 +300,42 @@ def test_the_command_refuses_a_bad_day(world):
 
     with pytest.raises(CommandError, match="'04/02/2027' is not a YYYY-MM-DD date"):
         call_command("rollup_goals", "--day", "04/02/2027")
+
+
+def test_a_change_committed_during_a_rollup_is_not_marked_covered(world):
+    # The roll-up reads the demand before the data: a change that commits while it
+    # runs leaves the demand ahead, so the catch-up runs again.
+    real_compute = rollups.compute
+
+    def compute_while_an_upload_commits(shared_goals):
+        rollups.demand_rollup()
+        return real_compute(shared_goals)
+
+    rollups.rollup(day=DAY)
+    rollups.compute = compute_while_an_upload_commits
+    try:
+        rollups.rollup(day=DAY)
+    finally:
+        rollups.compute = real_compute
+
+    assert rollups.rollup_is_behind() is True
+
+
+def test_an_admin_delete_of_a_contributing_measurement_asks_for_a_rollup(
+    world, client, cco, django_capture_on_commit_callbacks
+):
+    rollups.rollup(day=DAY)
+    assert rollups.rollup_is_behind() is False
+    measurement = Measurement.objects.get(kpi=world["deals"], period=MAR)
+    client.force_login(cco)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/metrics/measurement/{measurement.pk}/delete/", {"post": "yes"}
+        )
+
+    assert response.status_code == 302
+    # Eager here: the roll-up it asked for ran at once (today), on 40 + 50 = 90 deals.
+    latest = SharedGoalSnapshot.objects.order_by("computed_at").last()
+    assert latest.contributions[0]["actual"] == 90.0
+    assert RollupRun.objects.filter(reason="measurements").count() == 1

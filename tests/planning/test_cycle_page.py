@@ -148,3 +148,28 @@ def test_the_cco_team_answers_the_readiness_check_on_the_page(client, world, cco
     }
     page = client.get(url(world["cycle"]))
     assert page.context["readiness"]["score"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"action": "sign_off", "silo": "sa\x00les"},
+        {"action": "withdraw", "silo": "\x00"},
+        {"action": "sign_off", "silo": "sales", "note": "a\x00b"},
+        {"action": "sign_off", "silo": "sales", "note": "x" * 2001},
+        {"action": "readiness", "answer_1": "yes", "note_1": "a\x00b"},
+        {"action": "readiness", "answer_1": "yes", "note_1": "x" * 2001},
+        {"action": "readiness", "answer_1": "certainly"},
+        {"action": "phase", "phase": "commit\x00ted"},
+    ],
+)
+def test_bad_text_on_the_page_is_a_400_and_saves_nothing(
+    client, world, cco, manager_a, data
+):
+    client.force_login(cco if data["action"] in ("readiness", "phase") else manager_a)
+
+    response = client.post(url(world["cycle"]), data)
+
+    assert response.status_code == 400
+    assert SignOff.objects.count() == 0
+    assert ReadinessAnswer.objects.count() == 0

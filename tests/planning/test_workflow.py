@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from goals import services as goals_services
 from planning import services
 from planning.models import FundingAllocation, ReadinessAnswer, SignOff
 from tests import factories
@@ -85,11 +86,11 @@ def test_reopening_needs_a_reason_and_history_keeps_it(cco):
 
 
 def test_commit_is_refused_with_every_blocker(cycle, cco, manager_a, silo_a, silo_b):
-    services.sign_off(cycle=cycle, user=manager_a, silo=silo_a)
     deals = factories.KPIFactory(silo=silo_a, slug="deals")
     backlog = factories.KPIFactory(silo=silo_b, slug="backlog")
     factories.GoalFactory(cycle=cycle, kpi=deals)
     conflict = factories.ConflictFactory(leader_kpi=deals, affected_kpi=backlog)
+    services.sign_off(cycle=cycle, user=manager_a, silo=silo_a)
 
     with pytest.raises(services.CommitBlocked) as refused:
         services.move_phase(cycle=cycle, user=cco, phase="committed")
@@ -122,9 +123,9 @@ def test_commit_is_refused_with_every_blocker(cycle, cco, manager_a, silo_a, sil
 def test_which_conflicts_block_a_commit(
     cycle, cco, manager_a, manager_b, silo_a, silo_b, severity, status, stale, blocks
 ):
-    sign_both(cycle, manager_a, manager_b, silo_a, silo_b)
     csat = factories.KPIFactory(silo=silo_b, slug="csat")
     factories.GoalFactory(cycle=cycle, kpi=csat)  # the affected side has the goal
+    sign_both(cycle, manager_a, manager_b, silo_a, silo_b)
     factories.ConflictFactory(
         leader_kpi=factories.KPIFactory(silo=silo_a),
         affected_kpi=csat,
@@ -157,6 +158,37 @@ def test_commit_with_every_sign_off_and_no_open_high_conflict(
 
     cycle.refresh_from_db()
     assert cycle.phase == "committed"
+
+
+def test_a_plan_change_after_a_sign_off_asks_that_silo_to_sign_again(
+    cycle, cco, manager_a, manager_b, silo_a, silo_b
+):
+    goal = factories.GoalFactory(cycle=cycle, kpi=factories.KPIFactory(silo=silo_a))
+    sign_both(cycle, manager_a, manager_b, silo_a, silo_b)
+    assert services.commit_blockers(cycle) == []
+
+    goals_services.goal_save(user=manager_a, goal=goal, target=175.0)
+
+    changed = services.plan_changed_at(cycle)
+    assert [b.message for b in services.commit_blockers(cycle)] == [
+        f"Sales signed off before the plan last changed ({changed:%Y-%m-%d %H:%M} UTC) "
+        "and must sign off again.",
+        f"Support signed off before the plan last changed ({changed:%Y-%m-%d %H:%M} UTC) "
+        "and must sign off again.",
+    ]
+    # Signing again replaces the outdated sign-off; then the cycle commits.
+    sign_both(cycle, manager_a, manager_b, silo_a, silo_b)
+    assert SignOff.objects.count() == 2
+    services.move_phase(cycle=cycle, user=cco, phase="committed")
+    cycle.refresh_from_db()
+    assert cycle.phase == "committed"
+
+
+def test_a_current_sign_off_cannot_be_given_twice(cycle, manager_a, silo_a):
+    services.sign_off(cycle=cycle, user=manager_a, silo=silo_a)
+
+    with pytest.raises(ValidationError, match="Sales has already signed off FY2027"):
+        services.sign_off(cycle=cycle, user=manager_a, silo=silo_a)
 
 
 def test_a_cycle_without_participants_cannot_commit(cco):
@@ -553,3 +585,83 @@ def test_bad_readiness_answers_are_400_and_nothing_is_saved(
     assert response.status_code == 400
     assert list(response.json()) == [error]
     assert ReadinessAnswer.objects.count() == 0
+
+
+def test_after_commit_shared_goals_are_locked_over_the_api(
+    api, committed, cco, silo_a, silo_b
+):
+    from goals.models import Contribution, SharedGoal
+
+    cycle = committed["cycle"]
+    other = factories.GoalFactory(cycle=cycle, kpi=factories.KPIFactory(silo=silo_b))
+    services.move_phase(
+        cycle=cycle, user=cco, phase="aligning", reason="Add a shared goal."
+    )
+    shared = SharedGoal.objects.create(cycle=cycle, name="Growth")
+    for goal in (committed["goal"], other):
+        Contribution.objects.create(shared_goal=shared, goal=goal)
+    PlanningCycle = type(cycle)
+    PlanningCycle.objects.filter(pk=cycle.pk).update(phase="committed")
+    api.force_authenticate(cco)
+
+    patch = api.patch(
+        f"/api/v1/shared-goals/{shared.pk}/", {"name": "Other"}, format="json"
+    )
+    delete = api.delete(f"/api/v1/shared-goals/{shared.pk}/")
+
+    assert (patch.status_code, delete.status_code) == (400, 400)
+    assert "its shared goals are locked" in str(patch.json())
+    assert SharedGoal.objects.get().name == "Growth"
+
+
+def test_the_admin_shows_a_committed_cycles_goal_read_only(client, committed, cco):
+    client.force_login(cco)
+    goal = committed["goal"]
+
+    page = client.get(f"/admin/goals/goal/{goal.pk}/change/")
+    post = client.post(f"/admin/goals/goal/{goal.pk}/change/", {"target": "999"})
+    delete = client.get(f"/admin/goals/goal/{goal.pk}/delete/")
+
+    assert page.status_code == 200
+    assert 'name="target"' not in page.content.decode()  # no input: read-only
+    assert post.status_code == 403
+    assert delete.status_code == 403
+    goal.refresh_from_db()
+    assert goal.target == 150.0
+
+
+def test_a_priority_cannot_leave_a_committed_cycle(committed):
+    priority = committed["priority"]
+    priority.cycle = factories.CycleFactory(name="FY2028")
+
+    with pytest.raises(ValidationError, match="FY2027, which is committed"):
+        priority.full_clean()
+
+
+def test_the_admin_refuses_a_new_priority_funded_over_the_budget(
+    client, cco, cycle, silo_a
+):
+    client.force_login(cco)
+
+    response = client.post(
+        "/admin/planning/priority/add/",
+        {
+            "cycle": cycle.pk,
+            "title": "Everything at once",
+            "rank": "1",
+            "accountable_silo": silo_a.pk,
+            "responsibilities-TOTAL_FORMS": "0",
+            "responsibilities-INITIAL_FORMS": "0",
+            "allocations-TOTAL_FORMS": "1",
+            "allocations-INITIAL_FORMS": "0",
+            "allocations-0-silo": silo_a.pk,
+            "allocations-0-amount": "1500000",
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert (
+        "This allocation of EUR 1,500,000.00 would bring FY2027&#x27;s funding to EUR "
+        "1,500,000.00, over its budget of EUR 1,000,000.00 by EUR 500,000.00"
+    ) in response.content.decode()
+    assert FundingAllocation.objects.count() == 0
