@@ -185,8 +185,14 @@ def gunicorn_timeout() -> int:
 
 
 @contextlib.contextmanager
-def live_server(url: str, log_dir: Path) -> Iterator[Server]:
-    """Run gunicorn as the Dockerfile does (config/gunicorn.conf.py) until the block ends."""
+def live_server(
+    url: str, log_dir: Path, extra_environment: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run gunicorn as the Dockerfile does (config/gunicorn.conf.py) until the block ends.
+
+    ``extra_environment`` adds to (or overrides) the app's environment, for example
+    REDIS_URL for a benchmark that wants Redis as in production.
+    """
     port = _free_port()
     log_path = log_dir / "gunicorn.log"
     timeout = gunicorn_timeout()
@@ -209,7 +215,7 @@ def live_server(url: str, log_dir: Path) -> Iterator[Server]:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and gunicorn)
             command,
             cwd=ROOT,
-            env=app_environment(url),
+            env={**app_environment(url), **(extra_environment or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

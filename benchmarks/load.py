@@ -280,27 +280,14 @@ def seed(url: str) -> Seeded:
 
 @contextlib.contextmanager
 def load_server(url: str, log_dir: Path, redis_url: str) -> Iterator[_support.Server]:
-    """``_support.live_server`` (the same gunicorn command), with REDIS_URL set.
-
-    ``_support.app_environment`` drops REDIS_URL for the other benchmarks; here it is
-    wrapped while gunicorn starts (live_server reads it once, before the server
-    answers), so the throttle counters and the roll-up queue live in Redis as in
-    production.
-    """
-    plain = _support.app_environment
-
-    def with_redis(database_url: str, allowed_hosts: str = "127.0.0.1") -> dict:
-        environment = plain(database_url, allowed_hosts)
-        environment.update(REDIS_URL=redis_url, API_THROTTLE_RATE=THROTTLE_RATE)
-        return environment
-
-    _support.app_environment = with_redis
-    try:
-        with _support.live_server(url, log_dir) as server:
-            _support.app_environment = plain
-            yield server
-    finally:
-        _support.app_environment = plain
+    """``_support.live_server`` (the same gunicorn command), with REDIS_URL set, so the
+    throttle counters and the roll-up queue live in Redis as in production."""
+    with _support.live_server(
+        url,
+        log_dir,
+        extra_environment={"REDIS_URL": redis_url, "API_THROTTLE_RATE": THROTTLE_RATE},
+    ) as server:
+        yield server
 
 
 def private_redis(redis_url: str) -> redis.Redis:
