@@ -477,19 +477,21 @@ def abandoned_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
 
 
-def start_run(run: DetectionRun) -> bool:
+def start_run(run: DetectionRun, *, takeover: bool = False) -> bool:
     """Mark a pending run running; return False when it already started.
 
-    A redelivered task of a finished run, or of a run still within its time limit,
-    does nothing. A run abandoned by its worker (see :func:`abandoned_before`) is taken
-    over and starts again: the broker redelivers the task of a killed worker.
+    A second delivery of a finished run does nothing. A running run is taken over and
+    starts again when ``takeover`` says its worker is gone (the broker redelivered the
+    message: with acks_late a message comes back only if its worker died before
+    acknowledging it), or when it started longer ago than any task may run (see
+    :func:`abandoned_before`).
     """
+    running_again = Q(status=RunStatus.RUNNING) & (
+        Q(started_at__lt=abandoned_before()) if not takeover else Q()
+    )
     updated = (
         DetectionRun.objects.filter(pk=run.pk)
-        .filter(
-            Q(status=RunStatus.PENDING)
-            | Q(status=RunStatus.RUNNING, started_at__lt=abandoned_before())
-        )
+        .filter(Q(status=RunStatus.PENDING) | running_again)
         .update(status=RunStatus.RUNNING, started_at=timezone.now(), error="")
     )
     run.refresh_from_db()

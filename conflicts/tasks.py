@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import chord, shared_task
+from celery import Task, chord, shared_task
 from django.core.cache import cache
 
 from conflicts import engine, services
@@ -30,11 +30,16 @@ def _matrix_key(run_id: int) -> str:
     return f"conflicts:detection-run:{run_id}:matrices"
 
 
-@shared_task(name="conflicts.detect_conflicts")
-def detect_conflicts(run_id: int) -> str:
-    """Run a pending detection run: inline when it is one block, else as a chord."""
+@shared_task(name="conflicts.detect_conflicts", bind=True)
+def detect_conflicts(self: Task, run_id: int) -> str:
+    """Run a pending detection run: inline when it is one block, else as a chord.
+
+    A redelivered message (its worker was killed: acks_late with reject_on_worker_lost,
+    or the visibility timeout after a lost node) takes the run over and starts again.
+    """
     run = DetectionRun.objects.filter(pk=run_id).first()
-    if run is None or not services.start_run(run):
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    if run is None or not services.start_run(run, takeover=redelivered):
         return "skipped"
     try:
         matrices, measurements = engine.load_matrices()

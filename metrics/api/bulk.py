@@ -6,8 +6,10 @@ rows: the service does, because a refusal must list every problem of every row w
 its index in one list, and check all KPIs against the database in one query.
 """
 
+import logging
 from typing import Any
 
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -24,6 +26,8 @@ from metrics.ingest import (
     RowError,
     measurements_bulk_upsert,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class LenientJSONParser(SafeJSONParser):
@@ -146,6 +150,9 @@ class MeasurementBulkView(APIView):
             413: _detail("The body is larger than the server accepts."),
             415: _detail("The body is not JSON."),
             429: _detail("Too many requests; retry after the Retry-After seconds."),
+            503: _detail(
+                "The database failed during the upload; nothing was written (retry)."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -157,6 +164,18 @@ class MeasurementBulkView(APIView):
             return Response(
                 {"errors": [error.as_dict() for error in exc.errors]},
                 status=status.HTTP_400_BAD_REQUEST,
+            )
+        except DatabaseError:
+            # The transaction rolled back as a whole: say so, so that the pipeline
+            # retries the same body (the upsert makes a retry safe).
+            logger.exception("Bulk upload failed in the database; nothing was written")
+            return Response(
+                {
+                    "detail": "The database failed during the upload; nothing was "
+                    "written. Send the same body again."
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
             )
         return Response({"created": result.created, "updated": result.updated})
 
