@@ -129,9 +129,11 @@ class SiloAdmin(HistoryAdmin):
     list_display = ["name", "slug", "position", "kpi_count", "manager_list"]
     list_editable = ["position"]
     search_fields = ["name", "slug", "description"]
-    prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["managers"]
     ordering = ["position", "name"]
+    # Not the class attribute prepopulated_fields: simple-history's history form reads
+    # that one directly, and the slug is not on the form once the silo has KPIs.
+    SLUG_FROM_NAME = {"slug": ["name"]}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Silo]:
         return (
@@ -152,7 +154,7 @@ class SiloAdmin(HistoryAdmin):
     def get_prepopulated_fields(
         self, request: HttpRequest, obj: Silo | None = None
     ) -> dict:
-        return {} if obj is not None and obj.kpis.exists() else self.prepopulated_fields
+        return {} if obj is not None and obj.kpis.exists() else self.SLUG_FROM_NAME
 
     @admin.display(description="KPIs", ordering="kpi_count")
     def kpi_count(self, silo: Silo) -> int:

@@ -244,12 +244,13 @@ def test_the_matrix_covers_every_operation_of_the_schema():
 
 
 def database_fingerprint() -> str:
-    """Hash every row of every table of the domain apps (and tokens, users, groups)."""
+    """Hash every row of every table of the domain apps, their many-to-many tables
+    (silo managers, cycle silos), users, groups and their members, and API tokens."""
     digest = hashlib.sha256()
     models = [
         m
-        for label in ("metrics", "goals", "planning", "auth")
-        for m in apps.get_app_config(label).get_models()
+        for label in ("metrics", "goals", "planning", "conflicts", "auth", "authtoken")
+        for m in apps.get_app_config(label).get_models(include_auto_created=True)
     ]
     with connection.cursor() as cursor:
         for model in sorted(models, key=lambda m: m._meta.db_table):
