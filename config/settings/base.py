@@ -243,6 +243,10 @@ REST_FRAMEWORK = {
     ],
     # Per-user limits (BI tools poll; a runaway script should get a 429 with
     # Retry-After, not take the service down).
+    "DEFAULT_RENDERER_CLASSES": [
+        "metrics.api.renderers.SafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["metrics.api.throttling.ResilientUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
     "DEFAULT_PAGINATION_CLASS": "metrics.api.pagination.BoundedLimitOffsetPagination",

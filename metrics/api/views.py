@@ -84,6 +84,9 @@ class SiloViewSet(ServiceModelViewSet):
     queryset = Silo.objects.all()
     serializer_class = SiloSerializer
     lookup_field = "slug"
+    # The slug rule itself: anything else (a NUL byte, say) is not a silo's URL (404)
+    # and never reaches the database.
+    lookup_value_regex = r"[a-z][a-z0-9_]*"
     write_roles = (CCO,)
 
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Silo:
