@@ -38,10 +38,10 @@ class UserFactory(factory.django.DjangoModelFactory):
 def role_group(name: str) -> Group:
     """Return the role group ``name``, recreating the roles if a flush removed them.
 
-    The groups come from a data migration; a transactional test's teardown flushes
-    them, and serialized rollback does not restore them when a higher-scoped fixture
-    (the browser tests' Chromium) runs before the database fixture. They are rebuilt
-    from the migration's own grants, so the permissions are exactly the migrated ones.
+    The groups come from a data migration, which a transactional test's teardown
+    flush removes; serialized rollback restores them for the suite's own transactional
+    tests, and this rebuilds them from the migration's own grants (so the permissions
+    are exactly the migrated ones) for any test that runs without it.
     """
     group = Group.objects.filter(name=name).first()
     if group is not None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from goals.models import Goal
@@ -55,7 +55,16 @@ def browser() -> Iterator[Browser]:
         # Playwright's sync API runs an event loop in this thread; without this,
         # Django refuses ORM calls made from the test while the loop is up.
         monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # Django's connections are context-local, and Playwright's event loop gives this
+        # thread another context: the connection seen from here on lacks the snapshot
+        # that serialized rollback restores from (and that stops the flush from
+        # re-creating content types with new ids). Hand it over.
+        snapshot = getattr(
+            connections[DEFAULT_DB_ALIAS], "_test_serialized_contents", None
+        )
         with sync_playwright() as playwright:
+            if snapshot is not None:
+                connections[DEFAULT_DB_ALIAS]._test_serialized_contents = snapshot
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
             )
