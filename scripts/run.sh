@@ -90,6 +90,9 @@ print_urls() {
 ducttape is running:
   App:    http://$HOST:$PORT/
   Admin:  http://$HOST:$PORT/admin/   (demo logins: see the seed_demo output above)
+  Conflict report (CCO team): http://$HOST:$PORT/report/conflicts/
+  Planning cycles:            http://$HOST:$PORT/report/cycles/
+  API docs:                   http://$HOST:$PORT/api/docs/
   Health: http://$HOST:$PORT/healthz
 Press Ctrl-C to stop.
 
