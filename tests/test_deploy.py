@@ -153,8 +153,11 @@ def test_check_deploy_fails_with_debug_and_default_key():
 # --- Celery without and with Redis ---------------------------------------------------------
 
 
-def celery_settings(**environment: str) -> dict[str, Any]:
-    """Return the Celery settings a fresh process resolves from ``environment``."""
+def settings_process(
+    script: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter whose settings come only from
+    ``environment`` (the suite's own settings variables are left out)."""
     process_environment = {
         name: value
         for name, value in os.environ.items()
@@ -163,20 +166,25 @@ def celery_settings(**environment: str) -> dict[str, Any]:
     process_environment.update(
         DJANGO_SETTINGS_MODULE="config.settings.base", **environment
     )
-    script = (
-        "import json, django; django.setup(); from config import celery_app as app; "
-        "print(json.dumps({'eager': app.conf.task_always_eager, "
-        "'broker': app.conf.broker_url, 'acks_late': app.conf.task_acks_late}))"
-    )
-    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+    return subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
         [sys.executable, "-c", script],
         cwd=BASE_DIR,
         env=process_environment,
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
     )
+
+
+def celery_settings(**environment: str) -> dict[str, Any]:
+    """Return the Celery settings a fresh process resolves from ``environment``."""
+    script = (
+        "import json, django; django.setup(); from config import celery_app as app; "
+        "print(json.dumps({'eager': app.conf.task_always_eager, "
+        "'broker': app.conf.broker_url, 'acks_late': app.conf.task_acks_late}))"
+    )
+    result = settings_process(script, **environment)
+    result.check_returncode()
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -482,16 +490,6 @@ def test_run_script_is_valid_bash():
 
 def resolved_celery(**environment: str) -> dict[str, Any]:
     """Return the reliability settings of the Celery app a fresh process builds."""
-    process_environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in settings_environment_names()
-    }
-    process_environment.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
-        REDIS_URL="redis://127.0.0.1:6379/3",
-        **environment,
-    )
     script = (
         "import json, django; django.setup(); from config.celery_app import app; c = app.conf; "
         "print(json.dumps({'acks_late': c.task_acks_late, "
@@ -504,13 +502,8 @@ def resolved_celery(**environment: str) -> dict[str, Any]:
         "'beat': {name: [entry['task'], entry.get('options', {}).get('expires')] "
         "for name, entry in c.beat_schedule.items()}}))"
     )
-    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=process_environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = settings_process(
+        script, **{"REDIS_URL": "redis://127.0.0.1:6379/3", **environment}
     )
     if result.returncode:
         return {"error": result.stderr.strip().splitlines()[-1]}
