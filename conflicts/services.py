@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mass_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ from conflicts.models import (
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics import detection
+from metrics.locks import advisory_xact_lock
 from metrics.models import KPI, Effect, ImpactLink
 from metrics.roles import CCO_TEAM, User
 
@@ -169,11 +170,6 @@ class ReconcileResult:
     contradicted: int
 
 
-def _lock_register() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTER_LOCK])
-
-
 def reconcile(
     *,
     run: DetectionRun | None = None,
@@ -187,8 +183,7 @@ def reconcile(
     """
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _lock_register()
+        advisory_xact_lock(REGISTER_LOCK)
         existing = {
             (c.leader_kpi_id, c.affected_kpi_id): c
             for c in Conflict.objects.select_for_update()
@@ -369,8 +364,7 @@ def transition(*, conflict: Conflict, user: User, status: str, note: str) -> Con
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _lock_register()
+        advisory_xact_lock(REGISTER_LOCK)
         conflict = Conflict.objects.select_for_update().get(pk=conflict.pk)
         allowed = TRANSITIONS[conflict.status]
         if status not in allowed:
@@ -436,9 +430,7 @@ def create_scheduled_run(enqueue: Callable[[DetectionRun], Any]) -> int | None:
 
     recent = timezone.now() - timedelta(seconds=2 * settings.CELERY_TASK_TIME_LIMIT)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEDULE_LOCK])
+        advisory_xact_lock(SCHEDULE_LOCK)
         # Runs whose worker was lost for good (never redelivered) are closed here.
         DetectionRun.objects.filter(
             status__in=[RunStatus.PENDING, RunStatus.RUNNING], created_at__lt=recent

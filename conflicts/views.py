@@ -46,19 +46,21 @@ ACTION_LABELS = {
 CSV_FIELDS = REGISTER_COLUMNS
 
 
-class CCOOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
-    """Anonymous visitors go to the login page; signed-in users outside the CCO team
-    get 403."""
-
-    raise_exception = False
-
-    def test_func(self) -> bool:
-        return is_cco(self.request.user)
+class LoginThenRoleMixin(LoginRequiredMixin, UserPassesTestMixin):
+    """Anonymous visitors go to the login page; signed-in users that ``test_func``
+    refuses get 403 (not a login page they could do nothing with)."""
 
     def handle_no_permission(self) -> HttpResponse:
         if self.request.user.is_authenticated:
             self.raise_exception = True
         return super().handle_no_permission()
+
+
+class CCOOnlyMixin(LoginThenRoleMixin):
+    """The CCO team only."""
+
+    def test_func(self) -> bool:
+        return is_cco(self.request.user)
 
 
 class ConflictReportView(CCOOnlyMixin, TemplateView):

@@ -9,6 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from goals.models import (
+    LOCKED_PHASES,
     MANAGER_PHASES,
     Contribution,
     Goal,
@@ -97,9 +98,7 @@ class GoalAdmin(LockedCycleAdminMixin, SiloScopedAdminMixin, HistoryAdmin):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "cycle" and field is not None:
             if is_cco(request.user):
-                field.queryset = field.queryset.exclude(
-                    phase__in=("committed", "closed")
-                )
+                field.queryset = field.queryset.exclude(phase__in=LOCKED_PHASES)
             else:
                 field.queryset = field.queryset.filter(phase__in=MANAGER_PHASES)
         return field

@@ -37,6 +37,24 @@ def locked_message(cycle: models.Model, what: str) -> str:
     )
 
 
+def stored_cycle_lock(
+    model: type[models.Model], pk: int | None, noun: str, plural: str
+) -> str:
+    """Say why the stored ``model`` row ``pk`` may not change (its cycle, as stored, is
+    committed or closed), or return "" when it may: moving a row out of a locked cycle
+    is a change of that cycle's plan too."""
+    if pk is None:
+        return ""
+    stored = (
+        model._default_manager.filter(pk=pk)
+        .values_list("cycle__phase", "cycle__name")
+        .first()
+    )
+    if stored is None or stored[0] not in LOCKED_PHASES:
+        return ""
+    return f"This {noun} belongs to {stored[1]}, which is {stored[0]}: its {plural} are locked."
+
+
 def cycle_is_locked(cycle: models.Model | None) -> bool:
     """Return whether ``cycle`` (a planning cycle) is committed or closed."""
     return cycle is not None and cycle.phase in LOCKED_PHASES  # type: ignore[attr-defined]
@@ -173,21 +191,14 @@ class Goal(models.Model):
                     )
         if self.cycle_id is not None and cycle_is_locked(self.cycle):
             raise ValidationError({"cycle": locked_message(self.cycle, "goals")})
-        if self.pk is not None:
-            stored = (
-                Goal.objects.filter(pk=self.pk)
-                .select_related("cycle")
-                .values_list("cycle__phase", "cycle__name")
-                .first()
+        locked = stored_cycle_lock(Goal, self.pk, "goal", "goals")
+        if locked:
+            raise ValidationError(
+                {
+                    "cycle": f"{locked} The CCO team can reopen it (committed -> "
+                    "aligning) with a reason."
+                }
             )
-            if stored is not None and stored[0] in LOCKED_PHASES:
-                raise ValidationError(
-                    {
-                        "cycle": f"This goal belongs to {stored[1]}, which is "
-                        f"{stored[0]}: its goals are locked. The CCO team can reopen "
-                        "it (committed -> aligning) with a reason."
-                    }
-                )
         if self.pk is not None and self.cycle_id is not None:
             stored_cycle = (
                 Goal.objects.filter(pk=self.pk)
@@ -272,19 +283,9 @@ class SharedGoal(models.Model):
         super().clean()
         if self.cycle_id is not None and cycle_is_locked(self.cycle):
             raise ValidationError({"cycle": locked_message(self.cycle, "shared goals")})
-        if self.pk is not None:
-            stored = (
-                SharedGoal.objects.filter(pk=self.pk)
-                .values_list("cycle__phase", "cycle__name")
-                .first()
-            )
-            if stored is not None and stored[0] in LOCKED_PHASES:
-                raise ValidationError(
-                    {
-                        "cycle": f"This shared goal belongs to {stored[1]}, which is "
-                        f"{stored[0]}: its shared goals are locked."
-                    }
-                )
+        locked = stored_cycle_lock(SharedGoal, self.pk, "shared goal", "shared goals")
+        if locked:
+            raise ValidationError({"cycle": locked})
 
 
 class Contribution(models.Model):

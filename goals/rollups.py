@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -32,6 +32,7 @@ from goals.models import (
     SharedGoalSnapshot,
 )
 from goals.selectors import HUGE_VALUE, goal_attainment, goal_list_with_actuals
+from metrics.locks import try_advisory_xact_lock
 from metrics.models import Measurement
 
 logger = logging.getLogger(__name__)
@@ -172,14 +173,6 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
     return computed
 
 
-def _try_lock() -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK])
-        return bool(cursor.fetchone()[0])
-
-
 def rollup(
     *,
     reason: str = RollupRun.Reason.SCHEDULE,
@@ -196,7 +189,7 @@ def rollup(
     began = time.perf_counter()
     started_at = timezone.now()
     with transaction.atomic():
-        if not _try_lock():
+        if not try_advisory_xact_lock(ROLLUP_LOCK):
             say("Another roll-up is running: skipped.")
             return RollupRun.objects.create(
                 reason=reason,

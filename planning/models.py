@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q, Sum
 from simple_history.models import HistoricalRecords
 
-from goals.models import cycle_is_locked, locked_message
+from goals.models import cycle_is_locked, locked_message, stored_cycle_lock
 from metrics.models import Silo
 
 
@@ -139,17 +139,9 @@ class Priority(models.Model):
         super().clean()
         if self.cycle_id is not None and cycle_is_locked(self.cycle):
             raise ValidationError(locked_message(self.cycle, "priorities"))
-        if self.pk is not None:
-            stored = (
-                Priority.objects.filter(pk=self.pk)
-                .values_list("cycle__phase", "cycle__name")
-                .first()
-            )
-            if stored is not None and stored[0] in ("committed", "closed"):
-                raise ValidationError(
-                    f"This priority belongs to {stored[1]}, which is {stored[0]}: its "
-                    "priorities are locked."
-                )
+        locked = stored_cycle_lock(Priority, self.pk, "priority", "priorities")
+        if locked:
+            raise ValidationError(locked)
 
 
 class Role(models.TextChoices):

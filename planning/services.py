@@ -91,12 +91,16 @@ class Blocker:
     conflict: int | None = None
 
 
-def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
+def commit_blockers(
+    cycle: PlanningCycle, *, changed: datetime | object | None = ...
+) -> list[Blocker]:
     """Return what stops ``cycle`` from committing (empty: it may commit).
 
     Every participating silo must have signed off, and no high-severity conflict that
     is still open or acknowledged (not stale) may involve a KPI with a goal of this
     cycle, on either side. An accepted trade-off (with its note) no longer blocks.
+    ``changed`` is :func:`plan_changed_at` when the caller has it already (... : not
+    known yet; None: the cycle has no plan).
     """
     blockers: list[Blocker] = []
     participants = list(cycle.silos.order_by("position", "name"))
@@ -108,7 +112,8 @@ def commit_blockers(cycle: PlanningCycle) -> list[Blocker]:
             )
         )
     signed = dict(cycle.sign_offs.values_list("silo_id", "signed_at"))
-    changed = plan_changed_at(cycle)
+    if changed is ...:
+        changed = plan_changed_at(cycle)
     for silo in participants:
         if silo.pk not in signed:
             blockers.append(
@@ -179,6 +184,15 @@ def sign_off_is_current(cycle: PlanningCycle, signed_at: datetime) -> bool:
     return changed is None or signed_at >= changed
 
 
+#: The longest free text (reasons, notes) the planning workflow stores.
+MAX_TEXT = 2000
+
+
+def storable_text(value: str, limit: int = MAX_TEXT) -> bool:
+    """Return whether ``value`` fits ``limit`` and holds no NUL (PostgreSQL refuses it)."""
+    return "\x00" not in value and len(value) <= limit
+
+
 class CommitBlocked(ValidationError):
     """A refused commit, with every blocker."""
 
@@ -207,7 +221,7 @@ def move_phase(
         raise ValidationError(
             {"phase": f"Unknown phase {phase!r}; one of: {', '.join(Phase.values)}."}
         )
-    if "\x00" in reason or len(reason) > 2000:
+    if not storable_text(reason):
         raise ValidationError(
             {"reason": "The reason must be at most 2000 characters, without NULs."}
         )
@@ -272,7 +286,7 @@ def sign_off(
         previous = cycle.sign_offs.filter(silo=silo).first()
         if previous is not None and sign_off_is_current(cycle, previous.signed_at):
             errors["silo"] = f"{silo.name} has already signed off {cycle}."
-    if "\x00" in note or len(note) > 2000:
+    if not storable_text(note):
         errors["note"] = "The note must be at most 2000 characters, without NULs."
     if errors:
         raise ValidationError(errors)
@@ -335,7 +349,7 @@ def save_readiness(
     """Store the CCO team's answers (number, answer, note), all or none."""
     for row in answers:
         note = row.get("note", "")
-        if "\x00" in note or len(note) > 2000:
+        if not storable_text(note):
             raise ValidationError(
                 {"answers": "A note must be at most 2000 characters, without NULs."}
             )

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +24,7 @@ from conflicts import services as conflict_services
 from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list, severity_rank
+from conflicts.views import LoginThenRoleMixin
 from goals.models import Goal, Guardrail, SharedGoalSnapshot
 from goals.selectors import (
     goal_attainment,
@@ -45,24 +45,19 @@ TREND_DAYS = 120
 def clean_text(data: Any, name: str, limit: int) -> str:
     """Return a posted text field, refusing NUL characters and overlong values (400)."""
     value = data.get(name, "")
-    if "\x00" in value or len(value) > limit:
+    if not services.storable_text(value, limit):
         raise ValidationError(
             {name: f"At most {limit} characters, without NUL characters."}
         )
     return value
 
 
-class PlannersOnlyMixin(LoginRequiredMixin, UserPassesTestMixin):
+class PlannersOnlyMixin(LoginThenRoleMixin):
     """The CCO team and silo managers; BI readers and others get 403."""
 
     def test_func(self) -> bool:
         user = self.request.user
         return is_cco(user) or is_silo_manager(user)
-
-    def handle_no_permission(self) -> HttpResponse:
-        if self.request.user.is_authenticated:
-            self.raise_exception = True
-        return super().handle_no_permission()
 
 
 def my_silo_ids(user: Any) -> set[int] | None:
@@ -185,7 +180,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
 
         # The commit gate is the CCO team's view; a manager sees their own part.
         blockers = (
-            services.commit_blockers(cycle)
+            services.commit_blockers(cycle, changed=changed)
             if cco and cycle.phase == Phase.ALIGNING
             else []
         )

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
+from goals.services import Cycle
 from metrics.api.fields import (
     SafeSlugRelatedField,
     ScopedSlugRelatedField,
@@ -12,9 +13,6 @@ from metrics.api.fields import (
 )
 from metrics.models import KPI
 from metrics.selectors import kpis_writable_by, users_assignable_by
-
-# Goals refer to cycles by model reference only (imports run planning -> goals).
-Cycle = Goal._meta.get_field("cycle").related_model
 
 
 class GoalSerializer(StrictModelSerializer):
