@@ -141,6 +141,65 @@ def _matrix(frequency: str, rows: list[tuple[Any, ...]]) -> FrequencyMatrix | No
     )
 
 
+#: A run lists at most this many untested KPIs (it counts them all).
+UNTESTED_KEPT = 1000
+
+
+def untested_kpis(matrices: list[FrequencyMatrix], *, min_pairs: int) -> list[dict]:
+    """Return every active KPI that a run with ``min_pairs`` cannot test, and why.
+
+    Sorted by KPI key; each entry is ``{"kpi": key, "reason": text}``. One SQL query
+    (the KPIs left out of the matrices); the rest is read off the matrices.
+    """
+    reasons: dict[int, str] = {}
+    for matrix in matrices:
+        present = ~np.isnan(matrix.standardized)
+        changes = present.sum(axis=0)
+        # standardize() leaves a column without variation as zeros.
+        varies = np.any(present & (matrix.standardized != 0), axis=0)
+        for column, kpi_id in enumerate(matrix.kpi_ids.tolist()):
+            count = int(changes[column])
+            if count < min_pairs:
+                reasons[kpi_id] = (
+                    f"only {count} period-over-period change"
+                    f"{'' if count == 1 else 's'}; at least {min_pairs} are needed"
+                )
+            elif not varies[column]:
+                reasons[kpi_id] = (
+                    "its changes never vary, so there is nothing to correlate"
+                )
+    in_matrices = [int(k) for matrix in matrices for k in matrix.kpi_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT k.id, k.key, k.direction,
+                   EXISTS (SELECT 1 FROM metrics_measurement m WHERE m.kpi_id = k.id)
+            FROM metrics_kpi k
+            WHERE k.is_active
+            ORDER BY k.key
+            """
+        )
+        active = cursor.fetchall()
+    keys = {kpi_id: key for kpi_id, key, _, _ in active}
+    tested = set(in_matrices)
+    for kpi_id, _, direction, has_data in active:
+        if kpi_id in tested:
+            continue
+        if direction == Direction.TARGET_BAND:
+            reasons[kpi_id] = (
+                "a target-band KPI has no better direction to correlate (its "
+                "declared links still raise conflicts)"
+            )
+        else:
+            reasons[kpi_id] = (
+                "only one period has a value" if has_data else "no measurements yet"
+            )
+    return sorted(
+        ({"kpi": keys[kpi_id], "reason": reason} for kpi_id, reason in reasons.items()),
+        key=lambda entry: entry["kpi"],
+    )
+
+
 def scan(
     matrix: FrequencyMatrix,
     block: tuple[int, int, int, int],

@@ -4,9 +4,10 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from conflicts.models import Conflict, Kind, Severity, Status
+from core.filters import FilterSet, StrictBooleanFilter
 
 
-class ConflictFilterSet(django_filters.FilterSet):
+class ConflictFilterSet(FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices, help_text="Status (repeat for several)."
     )
@@ -22,11 +23,7 @@ class ConflictFilterSet(django_filters.FilterSet):
     kpi = django_filters.CharFilter(
         method="filter_kpi", help_text="KPI key, on either side of the conflict."
     )
-    # A typed choice, not BooleanFilter: that one ignores a value it cannot read
-    # ("stale=maybe" would silently list everything) instead of answering 400.
-    stale = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
-        coerce=lambda value: value == "true",
+    stale = StrictBooleanFilter(
         help_text="true: only conflicts no longer found; false: only current ones.",
     )
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.bounds import LONG_TEXT_MAX, length_check
 from metrics.models import KPI, ImpactLink, Silo
 
 
@@ -59,7 +60,16 @@ class DetectionRun(models.Model):
     reopened = models.PositiveIntegerField(default=0)
     marked_stale = models.PositiveIntegerField(default=0)
     synergies = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
+    untested_kpis = models.PositiveIntegerField(
+        default=0, help_text="Active KPIs the run could not test."
+    )
+    untested = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The KPIs the run could not test, each with the reason (at most "
+        "1,000 are listed).",
+    )
+    error = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +77,9 @@ class DetectionRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            length_check("error", LONG_TEXT_MAX, "run_error_length"),
+        ]
 
     def __str__(self) -> str:
         return f"Detection run {self.pk} ({self.status})"
@@ -165,7 +178,11 @@ class Conflict(models.Model):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.OPEN
     )
-    note = models.TextField(blank=True, help_text="The note of the last status change.")
+    note = models.TextField(
+        blank=True,
+        max_length=LONG_TEXT_MAX,
+        help_text="The note of the last status change.",
+    )
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -194,6 +211,7 @@ class Conflict(models.Model):
                 condition=~Q(leader_silo=F("affected_silo")),
                 name="conflict_across_silos",
             ),
+            length_check("note", LONG_TEXT_MAX, "conflict_note_length"),
         ]
         indexes = [
             models.Index(fields=["status", "severity"]),
@@ -215,7 +233,7 @@ class ConflictTransition(models.Model):
     )
     from_status = models.CharField(max_length=20, choices=Status.choices)
     to_status = models.CharField(max_length=20, choices=Status.choices)
-    note = models.TextField()
+    note = models.TextField(max_length=LONG_TEXT_MAX)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -234,6 +252,9 @@ class ConflictTransition(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            length_check("note", LONG_TEXT_MAX, "transition_note_length"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"

@@ -32,6 +32,7 @@ from conflicts.models import (
     Severity,
     Status,
 )
+from core.text import one_line
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics import detection
@@ -498,9 +499,11 @@ def finish_run(
     measurements: int,
     tests: int,
     blocks: int,
+    untested: list[dict],
 ) -> DetectionRun:
-    """Write a run's associations into the register, its counts, and mail about new
-    high-severity conflicts (after commit)."""
+    """Write a run's associations into the register, its counts, the KPIs it could
+    not test (``engine.untested_kpis``), and mail about new high-severity conflicts
+    (after commit)."""
     conflicts = [a for a in associations if a.kind == "conflict"]
     synergies = sorted(
         (a for a in associations if a.kind == "synergy"), key=lambda a: (-a.r, a.p)
@@ -538,6 +541,8 @@ def finish_run(
             new_conflicts=len(result.created),
             reopened=len(result.reopened),
             marked_stale=result.marked_stale,
+            untested_kpis=len(untested),
+            untested=untested[: engine.UNTESTED_KEPT],
             synergies=[
                 {
                     "leader_kpi": names[a.leader],
@@ -614,6 +619,7 @@ def run_detection(
             measurements=measurements,
             tests=tests,
             blocks=blocks,
+            untested=engine.untested_kpis(matrices, min_pairs=run.min_pairs),
         )
     except Exception as error:
         fail_run(run, f"{type(error).__name__}: {error}")
@@ -716,10 +722,13 @@ def describe(conflict: Conflict) -> str:
 
 
 def _possessive(name: str) -> str:
+    name = one_line(name)
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def _in_sentence(name: str) -> str:
+    # A name is shown on one line, whatever someone typed into it (mail, the report).
+    name = one_line(name)
     # "Deals closed" reads "deals closed" mid-sentence; "CSAT" and "NPS score" stay.
     if len(name) > 1 and name[0].isupper() and not name[1].isupper():
         return name[0].lower() + name[1:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +25,7 @@ from conflicts.models import (
     Status,
 )
 from conflicts.selectors import conflict_list, severity_rank
+from core.csv import stream_csv
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.models import Silo
@@ -182,28 +182,15 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
         return redirect("conflicts:detail", pk=conflict.pk)
 
 
-def _spreadsheet_safe(text: str) -> str:
-    # A cell starting with = + - @ is a formula to Excel and LibreOffice: a note must
-    # never run as one on the CCO's machine (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class ConflictCSVView(CCOOnlyMixin, View):
     """The whole register as CSV (streamed; the same fields as the API)."""
 
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        writer = csv.writer(_Echo())
         rows = conflict_list().order_by("id").iterator(chunk_size=2000)
 
-        def lines():  # type: ignore[no-untyped-def]
-            yield writer.writerow(CSV_FIELDS)
+        def chunks():  # type: ignore[no-untyped-def]
             for c in rows:
-                yield writer.writerow(
+                yield [
                     [
                         c.pk,
                         c.kind,
@@ -220,15 +207,17 @@ class ConflictCSVView(CCOOnlyMixin, View):
                         c.status,
                         c.first_detected_at.isoformat(),
                         c.last_detected_at.isoformat(),
-                        _spreadsheet_safe(c.note),
+                        c.note,
                         str(c.stale).lower(),
                         str(c.contradicted).lower(),
                         str(c.goal_at_risk).lower(),
                     ]
-                )
+                ]
 
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response = StreamingHttpResponse(
+            stream_csv(CSV_FIELDS, chunks()), content_type="text/csv"
+        )
         response["Content-Disposition"] = (
             f'attachment; filename="ducttape-conflicts-{stamp}.csv"'
         )

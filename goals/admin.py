@@ -14,12 +14,13 @@ from goals.models import (
     Contribution,
     Goal,
     Guardrail,
+    RollupRun,
     SharedGoal,
     cycle_is_locked,
 )
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.admin import SILO_FILTER, HistoryAdmin, SiloScopedAdminMixin, human_number
-from metrics.roles import is_cco
+from metrics.roles import is_bi_reader, is_cco, is_silo_manager
 
 
 class LockedCycleAdminMixin:
@@ -201,3 +202,56 @@ class SharedGoalAdmin(LockedCycleAdminMixin, HistoryAdmin):
     @admin.display(description="Contributions")
     def contribution_count(self, shared_goal: SharedGoal) -> int:
         return len(shared_goal.contributions.all())
+
+
+@admin.register(RollupRun)
+class RollupRunAdmin(admin.ModelAdmin):
+    """Roll-up runs, read-only: what each did and, for a failed one, its error.
+
+    Every role sees them, as in the API (reads are open to every role); runs are
+    written by the job alone, so nobody adds, changes or deletes one here.
+    """
+
+    list_display = [
+        "started_at",
+        "reason",
+        "status",
+        "day",
+        "shared_goals",
+        "breached",
+        "duration_seconds",
+        "error_summary",
+    ]
+    list_filter = ["status", "reason"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "reason",
+        "status",
+        "day",
+        "shared_goals",
+        "breached",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "error",
+    ]
+
+    @admin.display(description="Error")
+    def error_summary(self, run: RollupRun) -> str:
+        return run.error[:120] + ("..." if len(run.error) > 120 else "")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user = request.user
+        return is_cco(user) or is_bi_reader(user) or is_silo_manager(user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -74,14 +74,13 @@ class FigureFilters:
 # later periods) run inside, before the windows, so the database aggregates less; those
 # that drop earlier periods or look at the to-date timestamp run outside, so a to-date
 # aggregate still counts the periods that a filter hides. The windows skip rows without
-# a goal (which share one NULL partition), and the mean is taken in Python as sum / count:
-# PostgreSQL's AVG(float8) also sums squares, which overflows for values beyond 1e154.
+# a goal (which share one NULL partition), and the mean is taken in Python as sum / count.
+# Stored values lie below 1e15 in magnitude (core.bounds): no sum can overflow.
 _SELECT = """
 SELECT figure.period, figure.silo_slug, figure.silo_name, figure.kpi_key,
     figure.kpi_name, figure.unit, figure.direction, figure.value, figure.aggregation,
     figure.goal_id, figure.baseline, figure.target, figure.target_low,
-    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at,
-    figure.huge_to_date
+    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at
 FROM (
     SELECT
         measurement.period,
@@ -98,7 +97,7 @@ FROM (
         goal.target,
         goal.target_low,
         goal.target_high,
-        SUM(measurement.value) FILTER (WHERE goal.id IS NOT NULL AND {ordinary})
+        SUM(measurement.value) FILTER (WHERE goal.id IS NOT NULL)
             OVER goal_to_date AS sum_to_date,
         COUNT(*) FILTER (WHERE goal.id IS NOT NULL)
             OVER goal_to_date AS count_to_date,
@@ -113,8 +112,6 @@ FROM (
                 measurement.updated_at
             )
         ) AS updated_at,
-        COUNT(*) FILTER (WHERE goal.id IS NOT NULL AND NOT {ordinary})
-            OVER goal_to_date AS huge_to_date,
         measurement.kpi_id,
         goal_cycle.start_date AS cycle_start,
         goal_cycle.id AS cycle_id
@@ -143,12 +140,6 @@ WHERE NOT EXISTS (
 ) AND {outer}
 """
 _ORDER = " ORDER BY figure.kpi_key, figure.period"
-
-# Values of this magnitude are legal but their float sum can overflow, which PostgreSQL
-# reports as an error for the whole query. They are left out of the to-date sums and
-# counted apart: a goal whose to-date values include one has no attainment.
-ORDINARY_VALUE = "abs(measurement.value) < 1e300"
-
 
 _CYCLE_KPIS = (
     "kpi.id IN (SELECT cycle_goal.kpi_id FROM goals_goal AS cycle_goal"
@@ -290,7 +281,6 @@ class FigureQuery:
         sql = _SELECT.format(
             inner=_where(_INNER_FILTERS, params),
             outer=_where(_OUTER_FILTERS, params),
-            ordinary=ORDINARY_VALUE,
         )
         if connection.vendor == "sqlite":
             # SQLite's many-argument max() is PostgreSQL's GREATEST (no argument of
@@ -373,10 +363,9 @@ def _figure(row: tuple[Any, ...]) -> Figure:
         sum_to_date,
         count_to_date,
         updated_at,
-        huge_to_date,
     ) = row
     attainment = None
-    if goal_id is not None and not huge_to_date:
+    if goal_id is not None:
         if aggregation == "sum":
             actual = sum_to_date
         elif aggregation == "mean":

@@ -2,10 +2,11 @@
 
 import django_filters
 
-from goals.models import Goal, SharedGoal
+from core.filters import FilterSet
+from goals.models import Goal, RollupRun, SharedGoal
 
 
-class GoalFilterSet(django_filters.FilterSet):
+class GoalFilterSet(FilterSet):
     cycle = django_filters.CharFilter(field_name="cycle__name", help_text="Cycle name.")
     silo = django_filters.CharFilter(
         field_name="kpi__silo__slug", help_text="Silo slug."
@@ -17,9 +18,18 @@ class GoalFilterSet(django_filters.FilterSet):
         fields = ["cycle", "silo", "kpi"]
 
 
-class SharedGoalFilterSet(django_filters.FilterSet):
+class SharedGoalFilterSet(FilterSet):
     cycle = django_filters.CharFilter(field_name="cycle__name", help_text="Cycle name.")
 
     class Meta:
         model = SharedGoal
         fields = ["cycle"]
+
+
+class RollupRunFilterSet(FilterSet):
+    status = django_filters.ChoiceFilter(choices=RollupRun.Status.choices)
+    reason = django_filters.ChoiceFilter(choices=RollupRun.Reason.choices)
+
+    class Meta:
+        model = RollupRun
+        fields = ["status", "reason"]

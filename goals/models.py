@@ -11,15 +11,15 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from metrics import periods
-from metrics.models import (
-    FINITE_MAX,
-    KPI,
-    Direction,
-    finite_check,
-    finite_or_null_check,
-    validate_finite,
+from core.bounds import (
+    LONG_TEXT_MAX,
+    MAX_MAGNITUDE,
+    length_check,
+    magnitude_check,
+    validate_magnitude,
 )
+from metrics import periods
+from metrics.models import KPI, Direction
 
 #: The phases (planning.models.Phase) in which a cycle's plan is locked: committed,
 #: and closed. Goals, shared goals, contributions and guardrails of such a cycle change
@@ -75,10 +75,14 @@ class Goal(models.Model):
         KPI, on_delete=models.PROTECT, related_name="goals", verbose_name="KPI"
     )
     name = models.CharField(max_length=200, blank=True)
-    baseline = models.FloatField(validators=[validate_finite])
-    target = models.FloatField(null=True, blank=True, validators=[validate_finite])
-    target_low = models.FloatField(null=True, blank=True, validators=[validate_finite])
-    target_high = models.FloatField(null=True, blank=True, validators=[validate_finite])
+    baseline = models.FloatField(validators=[validate_magnitude])
+    target = models.FloatField(null=True, blank=True, validators=[validate_magnitude])
+    target_low = models.FloatField(
+        null=True, blank=True, validators=[validate_magnitude]
+    )
+    target_high = models.FloatField(
+        null=True, blank=True, validators=[validate_magnitude]
+    )
     period_start = models.DateField(help_text="First period the goal is measured over.")
     period_end = models.DateField(help_text="The period the goal is due.")
     owner = models.ForeignKey(
@@ -88,7 +92,7 @@ class Goal(models.Model):
         blank=True,
         related_name="owned_goals",
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -124,10 +128,11 @@ class Goal(models.Model):
                     "Set either a target, or a band with low <= high; not both."
                 ),
             ),
-            finite_check("baseline", "goal_baseline_finite"),
-            finite_or_null_check("target", "goal_target_finite"),
-            finite_or_null_check("target_low", "goal_target_low_finite"),
-            finite_or_null_check("target_high", "goal_target_high_finite"),
+            magnitude_check("baseline", "goal_baseline_bounded"),
+            magnitude_check("target", "goal_target_bounded", nullable=True),
+            magnitude_check("target_low", "goal_target_low_bounded", nullable=True),
+            magnitude_check("target_high", "goal_target_high_bounded", nullable=True),
+            length_check("notes", LONG_TEXT_MAX, "goal_notes_length"),
         ]
 
     def __str__(self) -> str:
@@ -255,7 +260,7 @@ class SharedGoal(models.Model):
         "planning.PlanningCycle", on_delete=models.PROTECT, related_name="shared_goals"
     )
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -273,6 +278,9 @@ class SharedGoal(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["cycle", "name"], name="shared_goal_unique_cycle_name"
+            ),
+            length_check(
+                "description", LONG_TEXT_MAX, "shared_goal_description_length"
             ),
         ]
 
@@ -297,7 +305,7 @@ class Contribution(models.Model):
     goal = models.ForeignKey(
         Goal, on_delete=models.PROTECT, related_name="contributions"
     )
-    weight = models.FloatField(default=1.0, validators=[validate_finite])
+    weight = models.FloatField(default=1.0, validators=[validate_magnitude])
 
     history = HistoricalRecords()
 
@@ -310,9 +318,10 @@ class Contribution(models.Model):
                 violation_error_message="This goal already contributes to the shared goal.",
             ),
             models.CheckConstraint(
-                condition=Q(weight__gt=0) & Q(weight__lte=FINITE_MAX),
-                name="contribution_weight_positive",
-                violation_error_message="The weight must be a positive finite number.",
+                condition=Q(weight__gt=0) & Q(weight__lt=MAX_MAGNITUDE),
+                name="contribution_weight_positive_bounded",
+                violation_error_message="The weight must be a positive number below "
+                "1e15.",
             ),
         ]
 
@@ -349,9 +358,9 @@ class Guardrail(models.Model):
         SharedGoal, on_delete=models.CASCADE, related_name="guardrails"
     )
     kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="guardrails")
-    baseline = models.FloatField(validators=[validate_finite])
+    baseline = models.FloatField(validators=[validate_magnitude])
     tolerance = models.FloatField(
-        validators=[validate_finite],
+        validators=[validate_magnitude],
         help_text="How much the KPI may worsen from its baseline, in the KPI's unit.",
     )
     note = models.CharField(max_length=200, blank=True)
@@ -366,11 +375,12 @@ class Guardrail(models.Model):
                 name="guardrail_unique_kpi",
                 violation_error_message="This KPI is already a guardrail of the shared goal.",
             ),
-            finite_check("baseline", "guardrail_baseline_finite"),
+            magnitude_check("baseline", "guardrail_baseline_bounded"),
             models.CheckConstraint(
-                condition=Q(tolerance__gte=0) & Q(tolerance__lte=FINITE_MAX),
-                name="guardrail_tolerance_not_negative",
-                violation_error_message="The tolerance must be a finite number >= 0.",
+                condition=Q(tolerance__gte=0) & Q(tolerance__lt=MAX_MAGNITUDE),
+                name="guardrail_tolerance_not_negative_bounded",
+                violation_error_message="The tolerance must be a number >= 0 and "
+                "below 1e15.",
             ),
         ]
 
@@ -433,6 +443,7 @@ class RollupRun(models.Model):
     class Status(models.TextChoices):
         DONE = "done", "Done"
         SKIPPED = "skipped", "Skipped: another run held the lock"
+        FAILED = "failed", "Failed"
 
     reason = models.CharField(max_length=15, choices=Reason.choices)
     status = models.CharField(max_length=10, choices=Status.choices)
@@ -444,9 +455,17 @@ class RollupRun(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(
+        blank=True,
+        max_length=LONG_TEXT_MAX,
+        help_text="Why a failed run failed (the error, cut to fit).",
+    )
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            length_check("error", LONG_TEXT_MAX, "rollup_run_error_length"),
+        ]
 
     def __str__(self) -> str:
         return f"Roll-up {self.day} ({self.status})"

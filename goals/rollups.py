@@ -21,6 +21,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.bounds import LONG_TEXT_MAX, finite_json
 from goals import progress
 from goals.models import (
     Contribution,
@@ -31,7 +32,7 @@ from goals.models import (
     SharedGoal,
     SharedGoalSnapshot,
 )
-from goals.selectors import HUGE_VALUE, goal_attainment, goal_list_with_actuals
+from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.locks import try_advisory_xact_lock
 from metrics.models import Measurement
 
@@ -69,8 +70,6 @@ def guardrails_with_current(shared_goal_ids: Iterable[int]) -> list[Guardrail]:
             kpi=OuterRef("kpi"),
             period__gte=OuterRef("shared_goal__cycle__start_date"),
             period__lte=OuterRef("shared_goal__cycle__end_date"),
-            value__gt=-HUGE_VALUE,
-            value__lt=HUGE_VALUE,
         )
         .order_by("-period")
         .values("value")[:1]
@@ -188,6 +187,26 @@ def rollup(
     day = day or timezone.localdate()
     began = time.perf_counter()
     started_at = timezone.now()
+    try:
+        run = _rollup_locked(reason=reason, day=day, say=say, began=began)
+    except Exception as exc:
+        _record_failure(
+            reason=reason, day=day, started_at=started_at, began=began, exc=exc
+        )
+        raise
+    if run.status == RollupRun.Status.DONE:
+        say(
+            f"Snapshotted {run.shared_goals} shared goals in "
+            f"{run.duration_seconds:.2f} s ({run.breached} with a breached guardrail)."
+        )
+    return run
+
+
+def _rollup_locked(
+    *, reason: str, day: dt.date, say: Callable[[str], None], began: float
+) -> RollupRun:
+    """Do the roll-up in one transaction under the lock (see ``rollup``)."""
+    started_at = timezone.now()
     with transaction.atomic():
         if not try_advisory_xact_lock(ROLLUP_LOCK):
             say("Another roll-up is running: skipped.")
@@ -219,9 +238,10 @@ def rollup(
                     uncapped_progress=item.result.uncapped,
                     contributions_with_data=item.result.with_data,
                     contributions_total=item.result.total,
-                    per_silo=item.result.per_silo,
-                    contributions=item.contributions,
-                    guardrails=item.guardrails,
+                    # jsonb holds no NaN or Infinity: what a job writes is finite.
+                    per_silo=finite_json(item.result.per_silo),
+                    contributions=finite_json(item.contributions),
+                    guardrails=finite_json(item.guardrails),
                     guardrail_breached=bool(item.result.breached),
                     computed_at=now,
                 )
@@ -245,7 +265,7 @@ def rollup(
         RollupDemand.objects.filter(pk=1).update(
             satisfied=Greatest(F("satisfied"), demanded)
         )
-        run = RollupRun.objects.create(
+        return RollupRun.objects.create(
             reason=reason,
             day=day,
             status=RollupRun.Status.DONE,
@@ -255,11 +275,30 @@ def rollup(
             finished_at=timezone.now(),
             duration_seconds=time.perf_counter() - began,
         )
-    say(
-        f"Snapshotted {run.shared_goals} shared goals in {run.duration_seconds:.2f} s "
-        f"({run.breached} with a breached guardrail)."
-    )
-    return run
+
+
+def _record_failure(
+    *, reason: str, day: dt.date, started_at: dt.datetime, began: float, exc: Exception
+) -> None:
+    """Record a roll-up that failed, with its error, so that it does not vanish.
+
+    The run's own transaction has rolled back; this row is written on its own. If the
+    database itself is what failed, the row cannot be written either: the error is
+    logged and the caller re-raises the original.
+    """
+    error = f"{type(exc).__name__}: {exc}"[:LONG_TEXT_MAX]
+    try:
+        RollupRun.objects.create(
+            reason=reason,
+            day=day,
+            status=RollupRun.Status.FAILED,
+            started_at=started_at,
+            finished_at=timezone.now(),
+            duration_seconds=time.perf_counter() - began,
+            error=error,
+        )
+    except Exception:
+        logger.exception("Could not record the failed roll-up (%s)", error)
 
 
 def contributing(kpi_ids: Iterable[int]) -> bool:

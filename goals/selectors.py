@@ -3,10 +3,8 @@
 from django.db.models import (
     Avg,
     Case,
-    Count,
     FloatField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -19,9 +17,6 @@ from metrics.models import Measurement
 from metrics.roles import User
 from metrics.selectors import scope_by_silo, silo_ids_writable_by
 
-#: See goals.figures.ORDINARY_VALUE.
-HUGE_VALUE = 1e300
-
 
 def goals_writable_by(user: User) -> QuerySet[Goal]:
     """Return the goals ``user`` may change: those on KPIs of silos they may write."""
@@ -33,6 +28,8 @@ def goal_list_with_actuals(queryset: QuerySet[Goal] | None = None) -> QuerySet[G
 
     The aggregation (sum, mean or last) is the KPI's own; the whole list costs one SQL
     query whatever its length. ``actual`` is None when no period has a value.
+    Stored values lie below 1e15 in magnitude (core.bounds), so neither PostgreSQL's
+    SUM nor its AVG (which also sums squares) can overflow.
     """
     queryset = Goal.objects.all() if queryset is None else queryset
     in_range = Measurement.objects.filter(
@@ -41,16 +38,8 @@ def goal_list_with_actuals(queryset: QuerySet[Goal] | None = None) -> QuerySet[G
         period__lte=OuterRef("period_end"),
     )
     per_kpi = in_range.order_by().values("kpi")
-    # A float sum over values near the float maximum overflows, which PostgreSQL raises
-    # as an error: such ranges have no actual (and so no attainment) instead.
-    ordinary = Q(value__gt=-HUGE_VALUE, value__lt=HUGE_VALUE)
-    guarded = per_kpi.annotate(huge=Count("pk", filter=~ordinary)).filter(huge=0)
-    total = Subquery(
-        guarded.annotate(total=Sum("value", filter=ordinary)).values("total")[:1]
-    )
-    mean = Subquery(
-        guarded.annotate(mean=Avg("value", filter=ordinary)).values("mean")[:1]
-    )
+    total = Subquery(per_kpi.annotate(total=Sum("value")).values("total")[:1])
+    mean = Subquery(per_kpi.annotate(mean=Avg("value")).values("mean")[:1])
     last = Subquery(in_range.order_by("-period").values("value")[:1])
     return queryset.select_related("kpi", "kpi__silo", "cycle", "owner").annotate(
         actual=Case(

@@ -6,6 +6,7 @@ from typing import Any
 import django_filters
 from django import forms
 
+from core.filters import FilterSet
 from metrics.models import (
     KPI,
     Aggregation,
@@ -52,7 +53,7 @@ class UpdatedSinceFilter(django_filters.IsoDateTimeFilter):
         super().__init__(**kwargs)
 
 
-class KPIFilterSet(django_filters.FilterSet):
+class KPIFilterSet(FilterSet):
     silo = django_filters.CharFilter(field_name="silo__slug", help_text="Silo slug.")
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     frequency = django_filters.ChoiceFilter(choices=Frequency.choices)
@@ -63,7 +64,7 @@ class KPIFilterSet(django_filters.FilterSet):
         fields = ["silo", "direction", "frequency", "aggregation", "is_active"]
 
 
-class ImpactLinkFilterSet(django_filters.FilterSet):
+class ImpactLinkFilterSet(FilterSet):
     leader_kpi = django_filters.CharFilter(field_name="leader_kpi__key")
     affected_kpi = django_filters.CharFilter(field_name="affected_kpi__key")
     silo = django_filters.CharFilter(
@@ -80,7 +81,7 @@ class ImpactLinkFilterSet(django_filters.FilterSet):
         )
 
 
-class MeasurementFilterSet(django_filters.FilterSet):
+class MeasurementFilterSet(FilterSet):
     kpi = django_filters.CharFilter(field_name="kpi__key", help_text="KPI key.")
     silo = django_filters.CharFilter(
         field_name="kpi__silo__slug", help_text="Silo slug."

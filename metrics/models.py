@@ -1,8 +1,5 @@
 """Silos, their KPIs and measurements, and declared cross-silo impact links."""
 
-import math
-import sys
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
@@ -10,39 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from core.bounds import LONG_TEXT_MAX, length_check, magnitude_check, validate_magnitude
 from metrics import periods
-
-# The largest finite double bounds the CHECK: infinities fall outside it, and so does NaN,
-# which PostgreSQL sorts above every number. (A literal "inf" would not survive as SQL in
-# SQLite, the embedded default database.)
-FINITE_MAX = sys.float_info.max
-
-
-def finite_check(field: str, name: str) -> models.CheckConstraint:
-    """Return a constraint that rejects NaN and infinities in the float ``field``."""
-    return models.CheckConstraint(
-        condition=Q(**{f"{field}__lte": FINITE_MAX})
-        & Q(**{f"{field}__gte": -FINITE_MAX}),
-        name=name,
-        violation_error_message=f"{field} must be a finite number.",
-    )
-
-
-def finite_or_null_check(field: str, name: str) -> models.CheckConstraint:
-    """Return a constraint that rejects NaN and infinities but allows NULL."""
-    return models.CheckConstraint(
-        condition=Q(**{f"{field}__isnull": True})
-        | (Q(**{f"{field}__lte": FINITE_MAX}) & Q(**{f"{field}__gte": -FINITE_MAX})),
-        name=name,
-        violation_error_message=f"{field} must be a finite number.",
-    )
-
-
-def validate_finite(value: float | None) -> None:
-    """Raise ValidationError for NaN and infinities (form-level twin of finite_check)."""
-    if value is not None and not math.isfinite(value):
-        raise ValidationError("Enter a finite number (not NaN or infinity).")
-
 
 slug_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*$",
@@ -59,7 +25,7 @@ class Silo(models.Model):
 
     slug = models.SlugField(max_length=40, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     position = models.PositiveSmallIntegerField(
         default=0, help_text="Place along the value chain: lower comes first."
     )
@@ -73,6 +39,9 @@ class Silo(models.Model):
 
     class Meta:
         ordering = ["position", "name"]
+        constraints = [
+            length_check("description", LONG_TEXT_MAX, "silo_description_length"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -113,13 +82,13 @@ class KPI(models.Model):
     band_low = models.FloatField(
         null=True,
         blank=True,
-        validators=[validate_finite],
+        validators=[validate_magnitude],
         help_text="Lower edge of the target band (target-band KPIs only).",
     )
     band_high = models.FloatField(
         null=True,
         blank=True,
-        validators=[validate_finite],
+        validators=[validate_magnitude],
         help_text="Upper edge of the target band (target-band KPIs only).",
     )
     frequency = models.CharField(
@@ -131,7 +100,7 @@ class KPI(models.Model):
         default=Aggregation.SUM,
         help_text="How values combine over a range of periods.",
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -164,8 +133,9 @@ class KPI(models.Model):
                     "have no band."
                 ),
             ),
-            finite_or_null_check("band_low", "kpi_band_low_finite"),
-            finite_or_null_check("band_high", "kpi_band_high_finite"),
+            magnitude_check("band_low", "kpi_band_low_bounded", nullable=True),
+            magnitude_check("band_high", "kpi_band_high_bounded", nullable=True),
+            length_check("description", LONG_TEXT_MAX, "kpi_description_length"),
         ]
 
     def __str__(self) -> str:
@@ -227,7 +197,7 @@ class Measurement(models.Model):
         KPI, on_delete=models.PROTECT, related_name="measurements", verbose_name="KPI"
     )
     period = models.DateField(help_text="First day of the period.")
-    value = models.FloatField(validators=[validate_finite])
+    value = models.FloatField(validators=[validate_magnitude])
     source = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -240,7 +210,7 @@ class Measurement(models.Model):
                 name="measurement_unique_kpi_period",
                 violation_error_message="This KPI already has a value for this period.",
             ),
-            finite_check("value", "measurement_value_finite"),
+            magnitude_check("value", "measurement_value_bounded"),
         ]
 
     def __str__(self) -> str:
@@ -298,7 +268,7 @@ class ImpactLink(models.Model):
         validators=[MaxValueValidator(MAX_LAG)],
         help_text="Periods between the leader's change and the effect (0-12).",
     )
-    rationale = models.TextField()
+    rationale = models.TextField(max_length=LONG_TEXT_MAX)
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -327,6 +297,7 @@ class ImpactLink(models.Model):
             models.CheckConstraint(
                 condition=Q(lag__lte=12), name="link_lag_at_most_12"
             ),
+            length_check("rationale", LONG_TEXT_MAX, "link_rationale_length"),
         ]
 
     def __str__(self) -> str:
@@ -348,3 +319,39 @@ class ImpactLink(models.Model):
     def copy_silos(self) -> None:
         self.leader_silo_id = self.leader_kpi.silo_id
         self.affected_silo_id = self.affected_kpi.silo_id
+
+
+#: The admin imports files of at most 5 MiB; decoded, they have at most as many
+#: characters as bytes.
+IMPORT_MAX_LENGTH = 5 * 1024 * 1024
+
+
+class MeasurementImport(models.Model):
+    """A CSV file of measurements uploaded in the admin, kept from preview to confirm.
+
+    The admin's preview reads it and writes nothing (so it holds no row lock while a
+    person reads it); confirming imports it through the bulk upsert and deletes it. It
+    lives in the database, not a worker's memory or disk, because the preview and the
+    confirmation may be served by different workers or machines. Only its uploader may
+    preview or confirm it, and an import left unconfirmed is deleted a day later.
+    """
+
+    #: How long an unconfirmed import is kept.
+    KEPT_FOR_HOURS = 24
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    content = models.TextField(max_length=IMPORT_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            length_check(
+                "content", IMPORT_MAX_LENGTH, "measurementimport_content_length"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q, Sum
 from simple_history.models import HistoricalRecords
 
+from core.bounds import LONG_TEXT_MAX, length_check
 from goals.models import cycle_is_locked, locked_message, stored_cycle_lock
 from metrics.models import Silo
 
@@ -110,7 +111,7 @@ class Priority(models.Model):
         PlanningCycle, on_delete=models.CASCADE, related_name="priorities"
     )
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     rank = models.PositiveSmallIntegerField(help_text="1 is the most important.")
     accountable_silo = models.ForeignKey(
         Silo, on_delete=models.PROTECT, related_name="accountable_priorities"
@@ -130,6 +131,7 @@ class Priority(models.Model):
             models.CheckConstraint(
                 condition=Q(rank__gte=1), name="priority_rank_positive"
             ),
+            length_check("description", LONG_TEXT_MAX, "priority_description_length"),
         ]
 
     def __str__(self) -> str:
@@ -240,7 +242,7 @@ class SignOff(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sign_offs"
     )
     signed_at = models.DateTimeField(auto_now_add=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
 
     history = HistoricalRecords()
 
@@ -252,6 +254,7 @@ class SignOff(models.Model):
                 name="signoff_unique_silo",
                 violation_error_message="This silo has already signed off this cycle.",
             ),
+            length_check("note", LONG_TEXT_MAX, "signoff_note_length"),
         ]
 
     def __str__(self) -> str:
@@ -278,7 +281,7 @@ class ReadinessAnswer(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(11)]
     )
     answer = models.CharField(max_length=6, choices=Answer.choices)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -300,6 +303,7 @@ class ReadinessAnswer(models.Model):
                 condition=Q(number__gte=1) & Q(number__lte=11),
                 name="readiness_statement_1_to_11",
             ),
+            length_check("note", LONG_TEXT_MAX, "readiness_note_length"),
         ]
 
     def __str__(self) -> str:

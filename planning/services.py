@@ -275,33 +275,35 @@ def sign_off(
         raise PermissionDenied(
             f"You do not manage {silo.name}: only its managers sign for it."
         )
-    errors: dict[str, str] = {}
-    if cycle.phase != Phase.ALIGNING:
-        errors["cycle"] = (
-            f"{cycle} is {cycle.phase}: silos sign off while it is aligning."
-        )
-    elif not cycle.silos.filter(pk=silo.pk).exists():
-        errors["silo"] = f"{silo.name} does not take part in {cycle}."
-    else:
-        previous = cycle.sign_offs.filter(silo=silo).first()
-        if previous is not None and sign_off_is_current(cycle, previous.signed_at):
-            errors["silo"] = f"{silo.name} has already signed off {cycle}."
     if not storable_text(note):
-        errors["note"] = "The note must be at most 2000 characters, without NULs."
-    if errors:
-        raise ValidationError(errors)
+        raise ValidationError(
+            {"note": "The note must be at most 2000 characters, without NULs."}
+        )
     with transaction.atomic():
-        # A commit locks the cycle's row too: a sign-off cannot slip in past the gate.
-        if (
-            PlanningCycle.objects.select_for_update().get(pk=cycle.pk).phase
-            != Phase.ALIGNING
-        ):
-            raise ValidationError({"cycle": f"{cycle} is no longer aligning."})
-        # Signing again after the plan changed replaces the outdated sign-off.
-        outdated = cycle.sign_offs.filter(silo=silo).first()
-        if outdated is not None:
-            outdated._change_reason = "Signed again after the plan changed"  # type: ignore[attr-defined]
-            recorded_delete(instance=outdated, user=user)
+        # Every check runs under the cycle's row lock, which sign-offs, commits and
+        # plan changes all take: of simultaneous sign-offs for one silo, exactly one
+        # is recorded, and none slips in past the commit gate.
+        cycle = PlanningCycle.objects.select_for_update().get(pk=cycle.pk)
+        if cycle.phase != Phase.ALIGNING:
+            raise ValidationError(
+                {
+                    "cycle": f"{cycle} is {cycle.phase}: silos sign off while it is "
+                    "aligning."
+                }
+            )
+        if not cycle.silos.filter(pk=silo.pk).exists():
+            raise ValidationError(
+                {"silo": f"{silo.name} does not take part in {cycle}."}
+            )
+        previous = cycle.sign_offs.filter(silo=silo).first()
+        if previous is not None:
+            if sign_off_is_current(cycle, previous.signed_at):
+                raise ValidationError(
+                    {"silo": f"{silo.name} has already signed off {cycle}."}
+                )
+            # Signing again after the plan changed replaces the outdated sign-off.
+            previous._change_reason = "Signed again after the plan changed"  # type: ignore[attr-defined]
+            recorded_delete(instance=previous, user=user)
         return validated_save(
             instance=SignOff(cycle=cycle, silo=silo),
             user=user,

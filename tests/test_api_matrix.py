@@ -6,6 +6,7 @@ the matrix lacks fails the suite, so a new endpoint cannot ship without deciding
 call it. A refused request (4xx) must leave the database exactly as it was.
 """
 
+import datetime as dt
 import hashlib
 import json
 
@@ -16,6 +17,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from goals.models import RollupRun
 from planning.models import SignOff
 from tests import factories
 
@@ -227,6 +229,12 @@ MATRIX = {
         None,
         READ,
     ),
+    ("GET", "/api/v1/rollup-runs/"): ("/api/v1/rollup-runs/", None, READ),
+    ("GET", "/api/v1/rollup-runs/{id}/"): (
+        "/api/v1/rollup-runs/{rollup_run}/",
+        None,
+        READ,
+    ),
 }
 
 
@@ -283,6 +291,14 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
     signed.silos.set([silo_a])
     SignOff.objects.create(cycle=signed, silo=silo_a, user=manager_a)
     run = factories.DetectionRunFactory()
+    rollup_run = RollupRun.objects.create(
+        reason="command",
+        status="failed",
+        day=dt.date(2027, 3, 1),
+        started_at=dt.datetime(2027, 3, 1, 3, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2027, 3, 1, 3, 0, 1, tzinfo=dt.UTC),
+        error="DataError: value out of range",
+    )
     conflict = factories.ConflictFactory(
         leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
     )
@@ -303,6 +319,7 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "empty_cycle": empty_cycle.pk,
             "link": link.pk,
             "run": run.pk,
+            "rollup_run": rollup_run.pk,
             "aligning": aligning.pk,
             "signed": signed.pk,
             "conflict": conflict.pk,

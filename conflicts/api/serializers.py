@@ -115,6 +115,8 @@ class DetectionRunSerializer(StrictModelSerializer):
             "reopened",
             "marked_stale",
             "synergies",
+            "untested_kpis",
+            "untested",
             "error",
             "created_at",
             "started_at",

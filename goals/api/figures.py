@@ -1,7 +1,5 @@
 """The figures endpoint: the flat table BI tools read, as JSON pages or one streamed CSV."""
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -14,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from core.csv import stream_csv
+from core.filters import FilterSet
 from goals.figures import FIGURE_COLUMNS, FigureQuery, figure_list
 from metrics.api.pagination import BoundedLimitOffsetPagination
 from metrics.api.schema import COMPONENTS
@@ -24,7 +24,7 @@ from metrics.models import Direction, Measurement
 CSV_CHUNK_ROWS = 5000
 
 
-class FigureFilterSet(django_filters.FilterSet):
+class FigureFilterSet(FilterSet):
     """The figures' query parameters (the measurements' filters, plus ``cycle``)."""
 
     kpi = django_filters.CharFilter(help_text="KPI key.")
@@ -80,10 +80,18 @@ class FigureSerializer(serializers.Serializer):
     )
 
 
+#: The figure columns that hold free text (names and units people type).
+TEXT_COLUMNS = tuple(
+    FIGURE_COLUMNS.index(name)
+    for name in ("silo", "silo_name", "kpi", "kpi_name", "unit", "direction")
+)
+
+
 class FigureCSVRenderer(renderers.BaseRenderer):
     """CSV of figures: a header row in the public column order, then one row each.
 
-    Numbers keep full precision (Python's shortest round-trip form); nulls are empty.
+    Numbers keep full precision (Python's shortest round-trip form); nulls are empty;
+    text cells are made spreadsheet-safe (core.csv).
     """
 
     media_type = "text/csv"
@@ -97,26 +105,15 @@ class FigureCSVRenderer(renderers.BaseRenderer):
         renderer_context: dict[str, Any] | None = None,
     ) -> str:
         """Return serialized figures as CSV at once (the view streams instead)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(FIGURE_COLUMNS)
-        writer.writerows([row[column] for column in FIGURE_COLUMNS] for row in data)
-        return buffer.getvalue()
+        rows = [[row[column] for column in FIGURE_COLUMNS] for row in data]
+        return "".join(stream_csv(FIGURE_COLUMNS, [rows], text_columns=TEXT_COLUMNS))
 
     def stream(self, chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
         """Yield the CSV text: the header, then one piece per chunk of CSV rows.
 
         ``chunks`` come from FigureQuery.csv_chunks(): tuples in column order.
         """
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(FIGURE_COLUMNS)
-        yield buffer.getvalue()
-        for chunk in chunks:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(chunk)
-            yield buffer.getvalue()
+        return stream_csv(FIGURE_COLUMNS, chunks, text_columns=TEXT_COLUMNS)
 
 
 # The shared error body (metrics.api.schema), inline for this hand-written schema.

@@ -3,7 +3,14 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
+from goals.models import (
+    Contribution,
+    Goal,
+    Guardrail,
+    RollupRun,
+    SharedGoal,
+    SharedGoalSnapshot,
+)
 from goals.services import Cycle
 from metrics.api.fields import (
     SafeSlugRelatedField,
@@ -167,3 +174,23 @@ class SharedGoalSerializer(StrictModelSerializer):
             "updated_at",
         ]
         validators: list = []
+
+
+class RollupRunSerializer(serializers.ModelSerializer):
+    """One run of the shared-goal roll-up; ``error`` says why a failed run failed."""
+
+    class Meta:
+        model = RollupRun
+        fields = [
+            "id",
+            "reason",
+            "status",
+            "day",
+            "shared_goals",
+            "breached",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "error",
+        ]
+        read_only_fields = fields

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,11 +12,12 @@ from rest_framework.response import Response
 from goals import services
 from goals.api.serializers import (
     GoalSerializer,
+    RollupRunSerializer,
     SharedGoalSerializer,
     SharedGoalSnapshotSerializer,
 )
-from goals.filtersets import GoalFilterSet, SharedGoalFilterSet
-from goals.models import Contribution, Goal, Guardrail, SharedGoal
+from goals.filtersets import GoalFilterSet, RollupRunFilterSet, SharedGoalFilterSet
+from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
 from goals.selectors import goals_writable_by, shared_goals_with_progress
 from metrics.api.permissions import CCO, SILO_MANAGER
 from metrics.api.views import ServiceModelViewSet
@@ -84,3 +86,14 @@ class SharedGoalViewSet(ServiceModelViewSet):
         shared_goal = self.get_object()
         snapshots = shared_goal.snapshots.order_by("day")
         return Response(SharedGoalSnapshotSerializer(snapshots, many=True).data)
+
+
+class RollupRunViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Runs of the shared-goal roll-up, newest first: done, skipped (another run held
+    the lock) or failed, with the error. Written only by the job."""
+
+    queryset = RollupRun.objects.order_by("-started_at", "-id")
+    serializer_class = RollupRunSerializer
+    filterset_class = RollupRunFilterSet

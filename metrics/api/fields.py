@@ -8,6 +8,8 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
+from core.bounds import magnitude_problem
+
 
 class SafeSlugRelatedField(serializers.SlugRelatedField):
     """A slug-named relation that refuses, as a 400, text the database cannot compare.
@@ -56,12 +58,17 @@ class ScopedSlugRelatedField(SafeSlugRelatedField):
 
 
 class StrictFloatField(serializers.FloatField):
-    """A float that refuses booleans (JSON ``true`` is not the number 1 here)."""
+    """A KPI-scale figure: refuses booleans (JSON ``true`` is not the number 1 here),
+    and numbers of magnitude 1e15 or more (core.bounds), as the database does."""
 
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        problem = magnitude_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem, code="magnitude")
+        return value
 
 
 class StrictModelSerializer(serializers.ModelSerializer):

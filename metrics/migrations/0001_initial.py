@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import metrics.models
+import core.bounds
 import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
@@ -66,8 +66,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=150)),
                 ('unit', models.CharField(help_text='For example %, EUR, days, count.', max_length=30)),
                 ('direction', models.CharField(choices=[('higher_is_better', 'Higher is better'), ('lower_is_better', 'Lower is better'), ('target_band', 'Within a target band')], max_length=20)),
-                ('band_low', models.FloatField(blank=True, help_text='Lower edge of the target band (target-band KPIs only).', null=True, validators=[metrics.models.validate_finite])),
-                ('band_high', models.FloatField(blank=True, help_text='Upper edge of the target band (target-band KPIs only).', null=True, validators=[metrics.models.validate_finite])),
+                ('band_low', models.FloatField(blank=True, help_text='Lower edge of the target band (target-band KPIs only).', null=True, validators=[core.bounds.validate_magnitude])),
+                ('band_high', models.FloatField(blank=True, help_text='Upper edge of the target band (target-band KPIs only).', null=True, validators=[core.bounds.validate_magnitude])),
                 ('frequency', models.CharField(choices=[('weekly', 'Weekly'), ('monthly', 'Monthly'), ('quarterly', 'Quarterly')], default='monthly', max_length=10)),
                 ('aggregation', models.CharField(choices=[('sum', 'Sum'), ('mean', 'Mean'), ('last', 'Last value')], default='sum', help_text='How values combine over a range of periods.', max_length=10)),
                 ('description', models.TextField(blank=True)),
@@ -124,8 +124,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=150)),
                 ('unit', models.CharField(help_text='For example %, EUR, days, count.', max_length=30)),
                 ('direction', models.CharField(choices=[('higher_is_better', 'Higher is better'), ('lower_is_better', 'Lower is better'), ('target_band', 'Within a target band')], max_length=20)),
-                ('band_low', models.FloatField(blank=True, help_text='Lower edge of the target band (target-band KPIs only).', null=True, validators=[metrics.models.validate_finite])),
-                ('band_high', models.FloatField(blank=True, help_text='Upper edge of the target band (target-band KPIs only).', null=True, validators=[metrics.models.validate_finite])),
+                ('band_low', models.FloatField(blank=True, help_text='Lower edge of the target band (target-band KPIs only).', null=True, validators=[core.bounds.validate_magnitude])),
+                ('band_high', models.FloatField(blank=True, help_text='Upper edge of the target band (target-band KPIs only).', null=True, validators=[core.bounds.validate_magnitude])),
                 ('frequency', models.CharField(choices=[('weekly', 'Weekly'), ('monthly', 'Monthly'), ('quarterly', 'Quarterly')], default='monthly', max_length=10)),
                 ('aggregation', models.CharField(choices=[('sum', 'Sum'), ('mean', 'Mean'), ('last', 'Last value')], default='sum', help_text='How values combine over a range of periods.', max_length=10)),
                 ('description', models.TextField(blank=True)),
@@ -180,7 +180,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('period', models.DateField(help_text='First day of the period.')),
-                ('value', models.FloatField(validators=[metrics.models.validate_finite])),
+                ('value', models.FloatField(validators=[core.bounds.validate_magnitude])),
                 ('source', models.CharField(blank=True, max_length=100)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),

@@ -434,6 +434,7 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
             measurements=80,
             tests=8,
             blocks=1,
+            untested=[],
         )
 
     # manager_b has no address; the other silo's manager is not concerned.
@@ -457,6 +458,7 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
             measurements=80,
             tests=8,
             blocks=1,
+            untested=[],
         )
     assert mail.outbox == []
 
@@ -713,6 +715,7 @@ def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
             measurements=80,
             tests=8,
             blocks=1,
+            untested=[],
         )
 
     # The CCO team and Support's manager (Sales has none here), once each.

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 
 import pytest
 from django.db import connection
@@ -13,6 +14,9 @@ from metrics import ingest
 from metrics.ingest import BulkValidationError, RowError, measurements_bulk_upsert
 from metrics.models import Measurement
 from tests import factories
+
+#: The largest storable figure: just below the bound of core.bounds.
+LARGEST = math.nextafter(1e15, 0)
 
 pytestmark = pytest.mark.django_db
 
@@ -199,7 +203,45 @@ def test_non_finite_values_in_raw_json_are_row_errors(api, kpis, manager_a, lite
             {
                 "index": 1,
                 "field": "value",
-                "message": "Give a finite number (not NaN or infinity).",
+                "message": "Enter a finite number (not NaN or infinity).",
+            }
+        ]
+    }
+    assert stored() == before
+
+
+@pytest.mark.parametrize(
+    ("literal", "shown"),
+    [
+        ("1e15", "1e+15"),
+        ("-1e15", "-1e+15"),
+        ("1e155", "1e+155"),
+        ("1.7e308", "1.7e+308"),
+    ],
+)
+def test_values_of_magnitude_1e15_or_more_are_row_errors(
+    api, kpis, manager_a, literal, shown
+):
+    # The review's reproduction: 1e155 in a mean KPI later broke PostgreSQL's AVG.
+    before = stored()
+    api.force_authenticate(manager_a)
+    body = (
+        '{"measurements":[{"kpi":"sales.deals_closed","period":"2024-01-01",'
+        f'"value":{literal}}},{{"kpi":"sales.deals_closed","period":"2024-02-01",'
+        '"value":999999999999999.9}]}'
+    )
+
+    response = post_raw(api, body)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [
+            {
+                "index": 0,
+                "field": "value",
+                "message": "Enter a number whose magnitude is below 1e15 "
+                f"(1,000,000,000,000,000); got {shown}. No KPI reaches that size: "
+                "check the unit or the decimal point.",
             }
         ]
     }
@@ -249,7 +291,7 @@ def test_every_problem_of_every_row_is_listed_in_row_order(api, kpis, manager_a)
         {
             "index": 2,
             "field": "value",
-            "message": "Give a finite number (not NaN or infinity).",
+            "message": "Enter a finite number (not NaN or infinity).",
         },
         {"index": 3, "field": "period", "message": twice},
         {
@@ -442,7 +484,7 @@ def test_a_mixed_request_counts_creates_and_updates_exactly(
         row(period="2024-03-01", value=30.0),  # source left out: now empty
         row(period="2024-04-01", value=0.1 + 0.2, source='a "b", {c}\\ NULL é'),
         row(kpi="sales.calls", period="2024-01-01", value=-3),  # a Monday
-        row(kpi="sales.revenue", period="2024-04-01", value=1.7976931348623157e308),
+        row(kpi="sales.revenue", period="2024-04-01", value=LARGEST),
     ]
 
     response = post(api, rows)
@@ -457,7 +499,7 @@ def test_a_mixed_request_counts_creates_and_updates_exactly(
         ("sales.deals_closed", dt.date(2024, 2, 1), 21.0, "crm"),
         ("sales.deals_closed", dt.date(2024, 3, 1), 30.0, ""),
         ("sales.deals_closed", dt.date(2024, 4, 1), 0.1 + 0.2, 'a "b", {c}\\ NULL é'),
-        ("sales.revenue", dt.date(2024, 4, 1), 1.7976931348623157e308, ""),
+        ("sales.revenue", dt.date(2024, 4, 1), LARGEST, ""),
     ]
     january.refresh_from_db()
     assert (

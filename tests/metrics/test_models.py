@@ -91,12 +91,12 @@ def test_measurement_is_unique_per_kpi_and_period():
     assert list(Measurement.objects.values_list("value", flat=True)) == [1.0]
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_database_rejects_non_finite_measurement_values(value):
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e15, -1e15, 1e155])
+def test_database_rejects_measurement_values_outside_the_bound(value):
     kpi = factories.KPIFactory()
 
     with (
-        pytest.raises(IntegrityError, match="measurement_value_finite"),
+        pytest.raises(IntegrityError, match="measurement_value_bounded"),
         transaction.atomic(),
     ):
         Measurement.objects.create(kpi=kpi, period=dt.date(2024, 1, 1), value=value)
@@ -112,6 +112,22 @@ def test_form_validation_rejects_non_finite_values(value):
         measurement.full_clean()
     assert excinfo.value.message_dict == {
         "value": ["Enter a finite number (not NaN or infinity)."]
+    }
+
+
+@pytest.mark.parametrize("value", [1e15, -1e15, 1.7976931348623157e308])
+def test_form_validation_rejects_values_of_magnitude_1e15_or_more(value):
+    measurement = Measurement(kpi=factories.KPIFactory(), period=dt.date(2024, 1, 1))
+    measurement.value = value
+
+    with pytest.raises(ValidationError) as excinfo:
+        measurement.full_clean()
+    assert excinfo.value.message_dict == {
+        "value": [
+            "Enter a number whose magnitude is below 1e15 (1,000,000,000,000,000); "
+            f"got {value:g}. No KPI reaches that size: check the unit or the decimal "
+            "point."
+        ]
     }
 
 

@@ -79,3 +79,11 @@ class Command(BaseCommand):
                 f"({open_conflicts.filter(severity='high').count()} high)."
             )
         )
+        if run.untested_kpis:
+            self.stdout.write(f"{run.untested_kpis} KPIs could not be tested:")
+            for entry in run.untested[:10]:
+                self.stdout.write(f"  {entry['kpi']}: {entry['reason']}")
+            if run.untested_kpis > 10:
+                self.stdout.write(
+                    f"  ... and {run.untested_kpis - 10} more (see the run in the API)."
+                )
