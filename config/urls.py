@@ -1,11 +1,19 @@
 """Root URL configuration."""
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import include, path
+from django.shortcuts import redirect
+from django.urls import include, path, reverse
 from django.views.defaults import page_not_found, server_error
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
+from goals.models import MANAGER_PHASES
+from metrics.roles import is_bi_reader, is_cco, is_silo_manager
+from planning.models import PlanningCycle
 
 
 def api_aware_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -27,8 +35,66 @@ handler500 = api_aware_server_error
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Answer the load balancer's liveness probe without touching the database."""
+    """Answer the load balancer's liveness probe without touching the database.
+
+    It stays "ok" while PostgreSQL is down: restarting this process would not bring the
+    database back, and it recovers by itself when the database does (see /readyz).
+    """
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Answer the readiness probe: 503 with Retry-After while the database is out of
+    reach, so that a load balancer or orchestrator holds traffic back from an instance
+    that cannot serve it (and /healthz keeps it from being restarted for nothing)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DATABASE_UNAVAILABLE:
+        return JsonResponse(
+            {"status": "unavailable", "database": "unavailable"},
+            status=503,
+            headers={
+                "Retry-After": str(RETRY_AFTER_SECONDS),
+                "Cache-Control": "no-store",
+            },
+        )
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def start_path(user) -> str:
+    """Return the page ``user``'s role starts at.
+
+    Superusers: the admin index (they manage users, tokens and lockouts there). The
+    CCO team: the conflict report. A silo manager: the latest cycle their silos take
+    part in while it is open to them (proposing or aligning), else the cycle list. A BI
+    reader: the API documentation (their work is the API; the session lets them try
+    it). Anyone else on the staff: the admin index.
+    """
+    if user.is_superuser:
+        return reverse("admin:index")
+    if is_cco(user):
+        return reverse("conflicts:report")
+    if is_silo_manager(user):
+        cycle = (
+            PlanningCycle.objects.filter(silos__managers=user, phase__in=MANAGER_PHASES)
+            .order_by("-start_date", "-pk")
+            .first()
+        )
+        if cycle is not None:
+            return reverse("planning:cycle", args=[cycle.pk])
+        return reverse("planning:cycles")
+    if is_bi_reader(user):
+        return reverse("api-docs")
+    return reverse("admin:index")
+
+
+@login_required
+def start(request: HttpRequest) -> HttpResponse:
+    """Send the signed-in user to their role's first page: where a login goes when its
+    ``next`` is missing or unsafe (LOGIN_REDIRECT_URL), instead of Django's default
+    /accounts/profile/, which does not exist here."""
+    return redirect(start_path(request.user))
 
 
 admin.site.site_header = "ducttape"
@@ -39,14 +105,20 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/v1/", include("metrics.api.urls")),
     path("api/v1/", include("goals.api.urls")),
     path("api/v1/", include("planning.api.urls")),
     path("api/v1/", include("conflicts.api.urls")),
     path("report/", include("conflicts.urls")),
     path("report/", include("planning.urls")),
+    path("start/", start, name="start"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The split view serves Swagger UI's init script from ?script= instead of inline,
+    # so the Content-Security-Policy needs no 'unsafe-inline' for scripts.
     path(
-        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema"),
+        name="api-docs",
     ),
 ]

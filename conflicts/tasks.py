@@ -5,7 +5,8 @@ matrices to the cache (Redis), scans its blocks as a Celery chord across the wor
 applies the false-discovery step over all blocks in the chord's callback; should the
 blocks have kept too few candidates (see metrics.detection.merge_scans) the callback
 scans again with the wider cut. Every task is safe to run twice: a run that already
-started is not started again, and the register is reconciled under a lock.
+started is not started again, and the register is reconciled under a lock. Every task
+retries while the database is unavailable (core.tasks).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.core.cache import cache
 
 from conflicts import engine, services
 from conflicts.models import DetectionRun, RunStatus
+from core.tasks import DATABASE_RETRY, retries_after
 from metrics import detection
 
 logger = logging.getLogger(__name__)
@@ -30,16 +32,18 @@ def _matrix_key(run_id: int) -> str:
     return f"conflicts:detection-run:{run_id}:matrices"
 
 
-@shared_task(name="conflicts.detect_conflicts", bind=True)
+@shared_task(name="conflicts.detect_conflicts", bind=True, **DATABASE_RETRY)
 def detect_conflicts(self: Task, run_id: int) -> str:
     """Run a pending detection run: inline when it is one block, else as a chord.
 
     A redelivered message (its worker was killed: acks_late with reject_on_worker_lost,
-    or the visibility timeout after a lost node) takes the run over and starts again.
+    or the visibility timeout after a lost node) takes the run over and starts again;
+    so does a retry after the database was unavailable (the attempt before it ended).
     """
     run = DetectionRun.objects.filter(pk=run_id).first()
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    if run is None or not services.start_run(run, takeover=redelivered):
+    takeover = redelivered or self.request.retries > 0
+    if run is None or not services.start_run(run, takeover=takeover):
         return "skipped"
     try:
         matrices, measurements = engine.load_matrices()
@@ -49,6 +53,7 @@ def detect_conflicts(self: Task, run_id: int) -> str:
             for block in matrix.blocks(run.block_size)
         ]
         kpis = sum(m.kpi_ids.size for m in matrices)
+        untested = engine.untested_kpis(matrices, min_pairs=run.min_pairs)
         p_keep = engine.first_p_keep(
             matrices, max_lag=run.max_lag, q_threshold=run.q_threshold
         )
@@ -67,13 +72,21 @@ def detect_conflicts(self: Task, run_id: int) -> str:
                 measurements=measurements,
                 tests=tests,
                 blocks=blocks,
+                untested=untested,
             )
             return "finished"
         cache.set(_matrix_key(run.pk), matrices, MATRIX_TTL)
-        _dispatch(run.pk, work, p_keep, {"kpis": kpis, "measurements": measurements})
+        _dispatch(
+            run.pk,
+            work,
+            p_keep,
+            {"kpis": kpis, "measurements": measurements, "untested": untested},
+        )
         return "dispatched"
     except Exception as error:
-        services.fail_run(run, f"{type(error).__name__}: {error}")
+        # A retry follows a database outage: the run stays running for it to take over.
+        if not retries_after(self, error):
+            services.fail_run(run, f"{type(error).__name__}: {error}")
         raise
 
 
@@ -94,7 +107,7 @@ def _dispatch(
     )(merge.on_error(detection_chord_failed.s(run_id)))
 
 
-@shared_task(name="conflicts.detection_chord_failed")
+@shared_task(name="conflicts.detection_chord_failed", **DATABASE_RETRY)
 def detection_chord_failed(
     request: Any, exc: BaseException, traceback: Any, run_id: int
 ) -> None:
@@ -104,7 +117,7 @@ def detection_chord_failed(
         services.fail_run(run, f"A detection block failed: {exc!r}"[:5000])
 
 
-@shared_task(name="conflicts.scan_detection_block")
+@shared_task(name="conflicts.scan_detection_block", **DATABASE_RETRY)
 def scan_detection_block(
     run_id: int, matrix_index: int, block: list[int], p_keep: float
 ) -> dict[str, Any]:
@@ -124,7 +137,7 @@ def scan_detection_block(
     return engine.scan_to_json(result, [matrix_index, block])
 
 
-@shared_task(name="conflicts.merge_detection_blocks")
+@shared_task(name="conflicts.merge_detection_blocks", **DATABASE_RETRY)
 def merge_detection_blocks(
     scans: list[dict[str, Any]],
     run_id: int,
@@ -160,6 +173,8 @@ def merge_detection_blocks(
             measurements=counts["measurements"],
             tests=sum(r.tests for r in results),
             blocks=len(results),
+            # A chord dispatched before runs recorded untested KPIs lacks the key.
+            untested=counts.get("untested", []),
         )
         cache.delete(_matrix_key(run_id))
         return "finished"
@@ -168,7 +183,7 @@ def merge_detection_blocks(
         raise
 
 
-@shared_task(name="conflicts.nightly_detection")
+@shared_task(name="conflicts.nightly_detection", **DATABASE_RETRY)
 def nightly_detection() -> int | None:
     """Start the nightly run unless a scheduled run is already under way.
 

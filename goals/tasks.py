@@ -1,12 +1,17 @@
-"""Celery tasks of the shared-goal roll-up: thin wrappers over goals.rollups."""
+"""Celery tasks of the shared-goal roll-up: thin wrappers over goals.rollups.
+
+Both retry while the database is unavailable (core.tasks): a roll-up writes in one
+transaction, so an attempt cut short left nothing behind.
+"""
 
 from celery import shared_task
 
+from core.tasks import DATABASE_RETRY
 from goals import rollups
 from goals.models import RollupRun
 
 
-@shared_task(name="goals.rollup_shared_goals")
+@shared_task(name="goals.rollup_shared_goals", **DATABASE_RETRY)
 def rollup_shared_goals(reason: str = RollupRun.Reason.SCHEDULE) -> str:
     """Snapshot every open cycle's shared goals for today (see goals.rollups.rollup).
 
@@ -23,7 +28,7 @@ def rollup_shared_goals(reason: str = RollupRun.Reason.SCHEDULE) -> str:
     return run.status
 
 
-@shared_task(name="goals.rollup_catch_up")
+@shared_task(name="goals.rollup_catch_up", **DATABASE_RETRY)
 def rollup_catch_up() -> str:
     """Run the roll-up if a contributing measurement changed since the last one."""
     if not rollups.rollup_is_behind():

@@ -1,123 +1,637 @@
-"""CSV/XLSX import and export of measurements in the admin (django-import-export).
+"""CSV import of measurements in the admin, and the CSV export's resource.
 
-A row names its KPI by key. The importing user can only name KPIs of silos they may
-write, a (KPI, period) pair may appear once per file, and the whole file is one
-transaction: any bad row shows its error and nothing is written.
+An import goes in three steps, each its own request, so that no step holds a row lock
+while a person reads:
+
+1. **Upload**: the file is read (UTF-8, with or without a BOM), its delimiter sniffed
+   (comma, semicolon or tab) and its header checked; then it is stored as a
+   ``MeasurementImport`` (the database, not a worker's memory: the next request may
+   reach another worker).
+2. **Preview** (read-only): every row is checked with the bulk API's rules
+   (``metrics.ingest.measurements_check``: the KPI named, the user's silos, the period,
+   the value's bound, duplicates) and compared with what is stored: counts of new,
+   changed and unchanged rows, every problem by line number, the first changes.
+3. **Confirm**: the rows go through the bulk API's upsert, which checks them again
+   (something may have changed since the preview) and writes all of them or none.
+
+In a semicolon-separated file (European Excel writes those, because the comma is its
+decimal separator) a value may use a decimal comma, ``12,5``; a value holding both a
+comma and a point (``1.234,5``) is refused rather than guessed at.
 """
 
-from typing import Any
+import csv
+import datetime as dt
+import io
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from import_export import fields, resources, widgets
-from import_export.forms import ImportForm
+from django.db.models import QuerySet
+from django.utils import timezone
+from import_export import fields, resources
 
-from metrics.models import KPI, Measurement
+from metrics import periods
+from metrics.ingest import (
+    CHUNK_SIZE,
+    BulkResult,
+    BulkValidationError,
+    RowError,
+    ValidRow,
+    ValueParser,
+    measurements_bulk_upsert,
+    measurements_check,
+)
+from metrics.models import IMPORT_MAX_LENGTH, Measurement, MeasurementImport, Silo
 from metrics.roles import User
-from metrics.selectors import kpis_writable_by
-from metrics.signals import measurements_changed
+from metrics.selectors import silos_writable_by
+
+#: Largest file the admin takes (the bulk API is for pipelines).
+MAX_BYTES = IMPORT_MAX_LENGTH
+#: Most rows in one file: the bulk API's 10,000 is per request of a pipeline; a person
+#: uploads a whole spreadsheet at once.
+MAX_ROWS = 50_000
+#: The preview lists at most this many problems and this many would-be changes.
+PREVIEW_ERRORS = 200
+PREVIEW_CHANGES = 100
+
+COLUMNS = ("kpi", "period", "value", "source")
+REQUIRED_COLUMNS = ("kpi", "period", "value")
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# Sniffing looks at the start of the file only: the header and some rows suffice, and
+# csv.Sniffer's regular expressions get slow on megabytes.
+SNIFF_SAMPLE_CHARACTERS = 16_384
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = {
+    f"{sign}{word}" for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
+}
 
 
-class MeasurementImportForm(ImportForm):
-    """The admin's import form, refusing files too large to preview in one request."""
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (encoding, header, size); nothing stored."""
 
-    MAX_BYTES = 5 * 1024 * 1024
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
-    def clean_import_file(self) -> Any:
-        upload = self.cleaned_data["import_file"]
-        if upload.size > self.MAX_BYTES:
-            raise ValidationError(
-                f"The file is {upload.size / 1_048_576:.1f} MB; the admin imports at "
-                f"most {self.MAX_BYTES // 1_048_576} MB at once. Split it, or use the "
-                "bulk API for pipelines."
+
+class ImportNotFound(Exception):
+    """No import of this user with this id: never made, someone else's, or expired."""
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A CSV file's data rows as the bulk API's rows (cells as text), with their lines.
+
+    ``rows[i]`` starts on line ``lines[i]`` of the file (the header is line 1 when it
+    is the first line). ``errors`` are the problems only the file's layout shows (a
+    row with more cells than the header has columns), by row index.
+    """
+
+    rows: list[dict[str, str]]
+    lines: list[int]
+    delimiter: str
+    errors: list[RowError]
+
+    @property
+    def delimiter_name(self) -> str:
+        return DELIMITERS[self.delimiter]
+
+    @property
+    def decimal_comma(self) -> bool:
+        return self.delimiter == ";"
+
+    def line_name(self, index: int) -> str:
+        return f"Line {self.lines[index]}"
+
+    def value_parser(self) -> ValueParser:
+        return csv_number_parser(decimal_comma=self.decimal_comma)
+
+
+def decode_csv(content: bytes) -> str:
+    """Return the file's text; raise ImportFileError unless it is UTF-8 text."""
+    if not content.strip():
+        raise ImportFileError("The file is empty.")
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(
+            "The file is UTF-16 text (Excel's \u201cUnicode text\u201d). Save it as "
+            "\u201cCSV UTF-8\u201d instead."
+        )
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise ImportFileError(
+            f"The file is not UTF-8 text: line {line} holds the byte "
+            f"0x{content[exc.start]:02X}, which UTF-8 does not allow there. In Excel, "
+            "save it as \u201cCSV UTF-8\u201d; elsewhere, choose the UTF-8 encoding."
+        ) from None
+    if "\x00" in text:
+        raise ImportFileError(
+            "The file holds NUL characters: it is not a CSV text file."
+        )
+    return text
+
+
+def sniff_delimiter(text: str) -> str:
+    """Return the file's delimiter: comma, semicolon or tab; comma if unclear."""
+    sample = text[:SNIFF_SAMPLE_CHARACTERS]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]  # whole lines only
+    try:
+        delimiter = (
+            csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+        )
+    except csv.Error:
+        delimiter = ","
+    # The header names known columns: if the sniffed delimiter does not split it into
+    # them and another one does (a sample of one line can fool the sniffer), use that.
+    header_line = sample.split("\n", 1)[0]
+    if not _names_columns(header_line, delimiter):
+        for candidate in DELIMITERS:
+            if _names_columns(header_line, candidate):
+                return candidate
+    return delimiter
+
+
+def _names_columns(header_line: str, delimiter: str) -> bool:
+    names = {name.strip().lower() for name in header_line.split(delimiter)}
+    return set(REQUIRED_COLUMNS) <= names
+
+
+def parse_csv(text: str) -> ParsedFile:
+    """Split the file into rows of the bulk API's shape; raise ImportFileError if the
+    file as a whole is wrong (no header, a missing or unknown column, too many rows).
+
+    Cells are stripped of surrounding spaces; an empty cell counts as missing, a row
+    of empty cells is skipped, and a file without a ``source`` column gives every row
+    an empty source (as the bulk API does for a row without one).
+    """
+    delimiter = sniff_delimiter(text)
+    records = _records(text, delimiter)
+    header_line, header = next(records, (0, []))
+    if not any(cell.strip() for cell in header):
+        raise ImportFileError("The file is empty.")
+    positions = _column_positions(header)
+    width = len(header)
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
+    errors: list[RowError] = []
+    for line, record in records:
+        cells = [cell.strip() for cell in record]
+        if not any(cells):
+            continue
+        if len(rows) == MAX_ROWS:
+            rest = sum(1 for _, later in records if any(c.strip() for c in later))
+            raise ImportFileError(
+                f"The file has {MAX_ROWS + 1 + rest:,} rows; the admin imports at "
+                f"most {MAX_ROWS:,} at once. Split it, or use the bulk API for "
+                "pipelines."
             )
-        return upload
+        row = {
+            name: cells[position]
+            for name, position in positions.items()
+            if position < len(cells) and cells[position]
+        }
+        if "source" in positions:
+            row.setdefault("source", "")
+        if any(cells[width:]) or any(
+            cells[position]
+            for position in range(min(width, len(cells)))
+            if not header[position].strip()
+        ):
+            errors.append(
+                RowError(
+                    len(rows),
+                    "row",
+                    f"This row has {len(cells)} cells, more than the header's "
+                    f"{len(positions)} columns: a cell holding a "
+                    f"{DELIMITERS[delimiter]} must be in double quotes.",
+                )
+            )
+        rows.append(row)
+        lines.append(line)
+    if not rows:
+        raise ImportFileError(
+            f"The file has a header (line {header_line}) but no rows of measurements."
+        )
+    return ParsedFile(rows=rows, lines=lines, delimiter=delimiter, errors=errors)
 
 
-class ScopedKPIWidget(widgets.ForeignKeyWidget):
-    """Resolve a KPI key among the KPIs the importing user may write."""
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line, cells) per record, skipping blank lines before the header."""
+    # strict: a stray quote is an error, not a cell that swallows the next lines.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    line = 1
+    seen_header = False
+    try:
+        for record in reader:
+            if seen_header or any(cell.strip() for cell in record):
+                seen_header = True
+                yield line, record
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportFileError(
+            f"Line {line} cannot be read as CSV ({exc}); check its quotes."
+        ) from None
 
-    def __init__(self, queryset: Any) -> None:
-        super().__init__(KPI, field="key")
-        self.scoped_queryset = queryset
 
-    def get_queryset(self, value: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.scoped_queryset
+def _column_positions(header: list[str]) -> dict[str, int]:
+    """Return each known column's position; raise ImportFileError for a bad header."""
+    names = [cell.strip().lower() for cell in header]
+    found = [name for name in names if name]
+    positions = {name: position for position, name in enumerate(names) if name}
+    twice = sorted({name for name in found if found.count(name) > 1})
+    if twice:
+        raise ImportFileError(
+            f"The header names {_list(twice)} more than once; name each column once."
+        )
+    unknown = [name for name in found if name not in COLUMNS]
+    missing = [name for name in REQUIRED_COLUMNS if name not in positions]
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"lacks the column(s) {_list(missing)}")
+        if unknown:
+            problems.append(f"has unknown column(s) {_list(unknown)}")
+        raise ImportFileError(
+            f"The header row {' and '.join(problems)}; it must name kpi, period and "
+            f"value, and may name source (found: {_list(found) or 'nothing'})."
+        )
+    return positions
 
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> KPI | None:
+
+def _list(names: list[str]) -> str:
+    shown = [repr(name[:40]) for name in names[:10]]
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return ", ".join(shown) + more
+
+
+def csv_number_parser(*, decimal_comma: bool) -> ValueParser:
+    """Return a parser of CSV cells as numbers ("12.5", "-3", "1e6"; "12,5" too if
+    ``decimal_comma``); it raises ValueError saying what is wrong with the cell."""
+
+    def parse(text: str) -> float:
+        number = text
+        if decimal_comma and "," in text:
+            if "." in text or text.count(",") > 1:
+                raise ValueError(
+                    f"{text[:40]!r} is not a number: write it without thousands "
+                    "separators, such as 1234,5."
+                )
+            number = text.replace(",", ".")
+        if _NUMBER.fullmatch(number):
+            # float() of a string never overflows: a huge exponent gives inf, which
+            # the bound check refuses.
+            return float(number)
+        if number.lower() in _NON_FINITE:
+            return math.nan
+        hint = "" if decimal_comma or "," not in text else " (use a decimal point)"
+        raise ValueError(f"{text[:40]!r} is not a number{hint}.")
+
+    return parse
+
+
+# --- The stored import ------------------------------------------------------------
+
+
+def _kept_imports() -> QuerySet[MeasurementImport]:
+    """Return the imports not yet expired (an expired one may await its deletion)."""
+    return MeasurementImport.objects.filter(created_at__gte=_expiry_cutoff())
+
+
+def _expiry_cutoff() -> dt.datetime:
+    return timezone.now() - dt.timedelta(hours=MeasurementImport.KEPT_FOR_HOURS)
+
+
+def measurement_import_create(
+    *, user: User, filename: str, content: bytes
+) -> MeasurementImport:
+    """Check the file as a whole and store it for its preview; return the import.
+
+    Raise ImportFileError (and store nothing) if it is too large, not UTF-8 text, or
+    its header or row count is wrong. Rows are checked by the preview. Imports older
+    than ``MeasurementImport.KEPT_FOR_HOURS`` are deleted on the way.
+    """
+    if len(content) > MAX_BYTES:
+        raise ImportFileError(too_large_message(len(content)))
+    text = decode_csv(content)
+    parse_csv(text)
+    MeasurementImport.objects.filter(created_at__lt=_expiry_cutoff()).delete()
+    return MeasurementImport.objects.create(
+        user=user, filename=filename[:255], content=text
+    )
+
+
+def too_large_message(size: int) -> str:
+    """Return why a file of ``size`` bytes is refused."""
+    return (
+        f"The file is {size / 1_048_576:.1f} MB; the admin imports at most "
+        f"{MAX_BYTES // 1_048_576} MB at once. Split it, or use the bulk API for "
+        "pipelines."
+    )
+
+
+def measurement_import_get(*, user: User, import_id: int) -> MeasurementImport:
+    """Return ``user``'s kept import ``import_id``; raise ImportNotFound otherwise."""
+    record = _kept_imports().filter(pk=import_id, user_id=user.pk).first()
+    if record is None:
+        raise ImportNotFound
+    return record
+
+
+# --- Preview ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem of the file, named by its line (None: of the file as a whole)."""
+
+    line: int | None
+    column: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """A row that the import would add or change."""
+
+    line: int
+    kpi: str
+    period: dt.date
+    value: float
+    source: str
+    stored_value: float | None
+    stored_source: str | None
+
+    @property
+    def is_new(self) -> bool:
+        return self.stored_value is None
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What importing a file would do, with the lists cut to a page's length.
+
+    ``changes`` lists the rows that would change a stored value first, then new rows,
+    each in the file's order.
+    """
+
+    record: MeasurementImport
+    delimiter_name: str
+    decimal_comma: bool
+    rows: int
+    new: int
+    changed: int
+    unchanged: int
+    invalid_rows: int
+    problem_count: int
+    problems: list[Problem] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def can_import(self) -> bool:
+        return self.problem_count == 0
+
+    @property
+    def more_problems(self) -> int:
+        return self.problem_count - len(self.problems)
+
+    @property
+    def more_changes(self) -> int:
+        return self.new + self.changed - len(self.changes)
+
+
+def measurement_import_preview(
+    *, user: User, record: MeasurementImport
+) -> ImportPreview:
+    """Check every row of the import and compare it with the stored measurements.
+
+    Reads only: no row is written or locked. Queries: two for the checks, and one per
+    2,000 valid rows for the stored values.
+    """
+    try:
+        parsed = parse_csv(record.content)
+    except ImportFileError as exc:
+        # Checked at upload; the rules may have changed since (a deploy).
+        return _file_problem_preview(record, exc.message)
+    checked = measurements_check(
+        user=user,
+        rows=parsed.rows,
+        max_rows=MAX_ROWS,
+        parse_value=parsed.value_parser(),
+        name_row=parsed.line_name,
+    )
+    errors = sorted(
+        [*parsed.errors, *checked.errors],
+        key=lambda error: -1 if error.index is None else error.index,
+    )
+    layout_errors = {error.index for error in parsed.errors}
+    valid = [
+        (index, row)
+        for index, row in enumerate(checked.rows)
+        if row is not None and index not in layout_errors
+    ]
+    stored = _stored_values([row for _, row in valid])
+    # Overwrites are what a person most needs to check: list them before new rows.
+    changed: list[Change] = []
+    new: list[Change] = []
+    changed_count = new_count = 0
+    for index, row in valid:
+        found = stored.get((row.kpi_id, row.period))
+        if found is not None and found == (row.value, row.source):
+            continue
+        if found is None:
+            new_count += 1
+            listed = new
+        else:
+            changed_count += 1
+            listed = changed
+        if len(listed) < PREVIEW_CHANGES:
+            listed.append(
+                Change(
+                    line=parsed.lines[index],
+                    kpi=parsed.rows[index]["kpi"],
+                    period=row.period,
+                    value=row.value,
+                    source=row.source,
+                    stored_value=None if found is None else found[0],
+                    stored_source=None if found is None else found[1],
+                )
+            )
+    return ImportPreview(
+        record=record,
+        delimiter_name=parsed.delimiter_name,
+        decimal_comma=parsed.decimal_comma,
+        rows=len(parsed.rows),
+        new=new_count,
+        changed=changed_count,
+        unchanged=len(valid) - new_count - changed_count,
+        invalid_rows=len({e.index for e in errors if e.index is not None}),
+        problem_count=len(errors),
+        problems=[
+            Problem(
+                None if error.index is None else parsed.lines[error.index],
+                error.field,
+                error.message,
+            )
+            for error in errors[:PREVIEW_ERRORS]
+        ],
+        changes=[*changed, *new][:PREVIEW_CHANGES],
+    )
+
+
+def _file_problem_preview(record: MeasurementImport, message: str) -> ImportPreview:
+    return ImportPreview(
+        record=record,
+        delimiter_name="",
+        decimal_comma=False,
+        rows=0,
+        new=0,
+        changed=0,
+        unchanged=0,
+        invalid_rows=0,
+        problem_count=1,
+        problems=[Problem(None, "file", message)],
+    )
+
+
+def _stored_values(
+    rows: list[ValidRow],
+) -> dict[tuple[int, dt.date], tuple[float, str]]:
+    """Return the stored (value, source) of each (KPI, period) among ``rows``."""
+    ordered = sorted(rows, key=lambda row: (row.kpi_id, row.period))
+    stored: dict[tuple[int, dt.date], tuple[float, str]] = {}
+    for start in range(0, len(ordered), CHUNK_SIZE):
+        chunk = ordered[start : start + CHUNK_SIZE]
+        # Sorted rows make each chunk a few KPIs over a run of periods, so the cross
+        # product that KPI IN (...) AND period IN (...) reads stays close to the rows.
+        for kpi_id, period, value, source in (
+            Measurement.objects.filter(
+                kpi_id__in={row.kpi_id for row in chunk},
+                period__in={row.period for row in chunk},
+            )
+            .order_by()
+            .values_list("kpi_id", "period", "value", "source")
+        ):
+            stored[(kpi_id, period)] = (value, source)
+    return stored
+
+
+# --- Confirm ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What a confirmed import wrote."""
+
+    filename: str
+    rows: int
+    created: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows - self.created - self.updated
+
+    def message(self) -> str:
+        return (
+            f"Imported {self.rows:,} rows: {self.created:,} new, {self.updated:,} "
+            f"changed, {self.unchanged:,} unchanged."
+        )
+
+
+def measurement_import_confirm(*, user: User, import_id: int) -> ImportOutcome:
+    """Write every row of ``user``'s import ``import_id``, or none, and delete it.
+
+    The rows go through ``measurements_bulk_upsert``, which checks them again (a KPI
+    may have been deactivated or moved since the preview, a manager removed from a
+    silo) and sends ``measurements_changed`` after the commit. Raise ImportNotFound if
+    there is no such import (also when a second confirmation comes after the first),
+    and BulkValidationError, writing nothing, if any row is now invalid.
+    """
+    with transaction.atomic():
+        # The lock makes a double submission wait for the first and then find the
+        # import gone, instead of importing the file twice.
+        record = (
+            _kept_imports()
+            .select_for_update()
+            .filter(pk=import_id, user_id=user.pk)
+            .first()
+        )
+        if record is None:
+            raise ImportNotFound
         try:
-            return super().clean(value, row, **kwargs)
-        except KPI.DoesNotExist:
-            raise ValueError(
-                f"Unknown KPI {value!r}, or a KPI of a silo you do not manage."
-            ) from None
+            parsed = parse_csv(record.content)
+        except ImportFileError as exc:
+            raise BulkValidationError([RowError(None, "file", exc.message)]) from None
+        if parsed.errors:
+            raise BulkValidationError(parsed.errors)
+        result: BulkResult = measurements_bulk_upsert(
+            user=user,
+            rows=parsed.rows,
+            max_rows=MAX_ROWS,
+            parse_value=parsed.value_parser(),
+            name_row=parsed.line_name,
+        )
+        record.delete()
+    return ImportOutcome(
+        filename=record.filename,
+        rows=len(parsed.rows),
+        created=result.created,
+        updated=result.updated,
+    )
 
 
-class NumberWidget(widgets.FloatWidget):
-    """Parse a value, naming the cell when it is not a number."""
+# --- Templates --------------------------------------------------------------------
 
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> float | None:
-        try:
-            return super().clean(value, row, **kwargs)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number.") from None
+
+def template_silos(user: User) -> QuerySet[Silo]:
+    """Return the silos ``user`` may import into, in value-chain order."""
+    return silos_writable_by(user).order_by("position", "name")
+
+
+def measurement_import_template(
+    *, user: User, silo_slug: str, today: dt.date | None = None
+) -> tuple[Silo, str] | None:
+    """Return a silo ``user`` may write and a CSV to fill in for it, or None.
+
+    The CSV has the import's header and one row per active KPI of the silo, by key,
+    with the current period of the KPI's frequency and the value left blank.
+    """
+    silo = template_silos(user).filter(slug=silo_slug).first()
+    if silo is None:
+        return None
+    today = today or timezone.localdate()
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for key, frequency in (
+        silo.kpis.filter(is_active=True).order_by("key").values_list("key", "frequency")
+    ):
+        period = periods.period_start(today, frequency)
+        writer.writerow([key, f"{period:%Y-%m-%d}", "", ""])
+    return silo, output.getvalue()
+
+
+# --- Export -----------------------------------------------------------------------
 
 
 class MeasurementResource(resources.ModelResource):
-    """Measurements keyed by (KPI key, period); importing an existing pair updates it."""
+    """Measurements for the admin's CSV export: KPI key, period, value, source.
+
+    The rows are those of the change list (scoped to the user's silos, filtered as it
+    is), so a downloaded file can be edited and imported back.
+    """
 
     kpi = fields.Field(attribute="kpi", column_name="kpi")
-    value = fields.Field(attribute="value", column_name="value", widget=NumberWidget())
 
     class Meta:
         model = Measurement
-        fields = ("kpi", "period", "value", "source")
-        export_order = ("kpi", "period", "value", "source")
-        import_id_fields = ("kpi", "period")
-        clean_model_instances = True
-        skip_unchanged = True
-        report_skipped = True
-
-    def __init__(self, user: User | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        queryset = kpis_writable_by(user) if user is not None else KPI.objects.none()
-        self.fields["kpi"].widget = ScopedKPIWidget(queryset)
-        self._seen: set[tuple[str, str]] = set()
-        self._changed_kpis: set[int] = set()
-
-    def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        self._seen = set()
-        self._changed_kpis = set()
-        missing = {"kpi", "period", "value"} - set(dataset.headers or ())
-        if missing:
-            raise ValidationError(
-                f"The file lacks the column(s) {', '.join(sorted(missing))}; "
-                "expected kpi, period, value and optionally source."
-            )
-
-    def before_import_row(self, row: Any, **kwargs: Any) -> None:
-        pair = (str(row.get("kpi", "")).strip(), str(row.get("period", "")).strip())
-        if pair in self._seen:
-            raise ValidationError(
-                f"KPI {pair[0]!r} has two rows for period {pair[1]}; keep one."
-            )
-        self._seen.add(pair)
-
-    def after_save_instance(
-        self, instance: Measurement, row: Any, **kwargs: Any
-    ) -> None:
-        super().after_save_instance(instance, row, **kwargs)
-        self._changed_kpis.add(instance.kpi_id)
-
-    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
-        super().after_import(dataset, result, **kwargs)
-        if kwargs.get("dry_run") or result.has_errors() or not self._changed_kpis:
-            return
-        kpi_ids = sorted(self._changed_kpis)
-        transaction.on_commit(
-            lambda: measurements_changed.send(sender=Measurement, kpi_ids=kpi_ids),
-            robust=True,
-        )
+        fields = COLUMNS
+        export_order = COLUMNS
 
     def dehydrate_kpi(self, measurement: Measurement) -> str:
         return measurement.kpi.key

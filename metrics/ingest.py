@@ -1,9 +1,11 @@
 """Bulk ingestion of measurements: validate every row, then upsert them all or none.
 
-Pipelines push up to ``MAX_ROWS`` measurements per call. Every row is checked in Python
-first (two queries whatever the number of rows: the KPIs named, and the silos the caller
-may write), so that a refused request lists every problem of every row and writes
-nothing. The write is then one statement per chunk of rows; on PostgreSQL an
+Pipelines push up to ``MAX_ROWS`` measurements per call; the admin's CSV import goes
+through the same validation and the same upsert, with its own row limit and its own
+reading of a value (a CSV cell is text). Every row is checked in Python first (two
+queries whatever the number of rows: the KPIs named, and the silos the caller may
+write), so that a refused request lists every problem of every row and writes nothing.
+The write is then one statement per chunk of rows; on PostgreSQL an
 ``INSERT ... ON CONFLICT`` that only touches rows whose value or source differ, so
 sending the same rows again changes nothing.
 """
@@ -11,13 +13,14 @@ sending the same rows again changes nothing.
 import datetime as dt
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.bounds import magnitude_problem
 from metrics import periods
 from metrics.models import KPI, Measurement
 from metrics.roles import User
@@ -80,24 +83,120 @@ class _KPIInfo:
     frequency: str
 
 
-# (kpi_id, period, value, source): the shape both writers take.
-_ValidRow = tuple[int, dt.date, float, str]
+class ValidRow(NamedTuple):
+    """A checked row, in the shape both writers take."""
+
+    kpi_id: int
+    period: dt.date
+    value: float
+    source: str
 
 
-def measurements_bulk_upsert(*, user: User, rows: list[dict[str, Any]]) -> BulkResult:
+@dataclass(frozen=True)
+class RowsChecked:
+    """The outcome of checking rows: each row's values (None if it has a problem),
+    and every problem found, in row order."""
+
+    rows: list[ValidRow | None]
+    errors: list[RowError]
+
+
+#: Turn a row's ``value`` into a float, or raise ValueError with a message for a person.
+ValueParser = Callable[[Any], float]
+#: Name the row at an index in a message ("Row 3", "Line 5").
+RowNamer = Callable[[int], str]
+
+
+def json_number(value: Any) -> float:
+    """Return a JSON number as a float; raise ValueError naming what came instead."""
+    # bool is an int in Python, but true is not a number in JSON.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"Give a number; got {_json_type(value)}.")
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def row_index_name(index: int) -> str:
+    """Name a row of a JSON list by its index, as the API's errors do."""
+    return f"Row {index}"
+
+
+def measurements_check(
+    *,
+    user: User,
+    rows: Sequence[Any],
+    max_rows: int = MAX_ROWS,
+    parse_value: ValueParser = json_number,
+    name_row: RowNamer = row_index_name,
+) -> RowsChecked:
+    """Check every row against the rules of a stored measurement; write nothing.
+
+    A row names a KPI of a silo ``user`` may write by its key, a period by the first
+    day of one of the KPI's periods (``YYYY-MM-DD``), a ``value`` that ``parse_value``
+    reads as a number whose magnitude is below ``core.bounds.MAX_MAGNITUDE``, and
+    optionally a ``source``; a (KPI, period) may come once. Two queries whatever the
+    number of rows. More than ``max_rows`` rows is one problem of the request as a
+    whole (index None), and the rows are then not looked at.
+    """
+    if len(rows) > max_rows:
+        message = f"At most {max_rows} rows per request; got {len(rows)}."
+        return RowsChecked([], [RowError(None, "measurements", message)])
+    return _check_rows(user, rows, parse_value, name_row)
+
+
+def measurements_validate(
+    *,
+    user: User,
+    rows: Sequence[Any],
+    max_rows: int = MAX_ROWS,
+    parse_value: ValueParser = json_number,
+    name_row: RowNamer = row_index_name,
+) -> list[ValidRow]:
+    """Return the rows' values, one per row in the rows' order, if every row is valid.
+
+    The rules are ``measurements_check``'s. Raise ``BulkValidationError`` listing every
+    problem of every row otherwise.
+    """
+    checked = measurements_check(
+        user=user,
+        rows=rows,
+        max_rows=max_rows,
+        parse_value=parse_value,
+        name_row=name_row,
+    )
+    if checked.errors:
+        raise BulkValidationError(checked.errors)
+    return [row for row in checked.rows if row is not None]
+
+
+def measurements_bulk_upsert(
+    *,
+    user: User,
+    rows: Sequence[Any],
+    max_rows: int = MAX_ROWS,
+    parse_value: ValueParser = json_number,
+    name_row: RowNamer = row_index_name,
+) -> BulkResult:
     """Create or update one measurement per row, all in one transaction, or none.
 
     Each row names a KPI by key, a period by its first day (``YYYY-MM-DD``), a finite
-    number ``value`` and optionally a ``source``. A row that matches a stored
-    measurement in both value and source is left alone (its ``updated_at`` keeps).
-    ``rows`` comes straight from a JSON body, so anything in it is checked, not
-    trusted. Raise ``BulkValidationError`` listing every problem of every row (and
-    write nothing) if any row is invalid, or if there are more than ``MAX_ROWS``.
+    number ``value`` and optionally a ``source`` (see ``measurements_check``). A row
+    that matches a stored measurement in both value and source is left alone (its
+    ``updated_at`` keeps). ``rows`` comes straight from a JSON body or a CSV file, so
+    anything in it is checked, not trusted. Raise ``BulkValidationError`` listing every
+    problem of every row (and write nothing) if any row is invalid, or if there are
+    more than ``max_rows``. After the commit, send ``measurements_changed`` for the
+    KPIs whose measurements changed.
     """
-    if len(rows) > MAX_ROWS:
-        message = f"At most {MAX_ROWS} rows per request; got {len(rows)}."
-        raise BulkValidationError([RowError(None, "measurements", message)])
-    valid_rows = _validate(user=user, rows=rows)
+    valid_rows = measurements_validate(
+        user=user,
+        rows=rows,
+        max_rows=max_rows,
+        parse_value=parse_value,
+        name_row=name_row,
+    )
     if not valid_rows:
         return BulkResult(created=0, updated=0)
     # A fixed order takes row locks in the same order in concurrent requests, which
@@ -116,30 +215,34 @@ def measurements_bulk_upsert(*, user: User, rows: list[dict[str, Any]]) -> BulkR
     return BulkResult(created=created, updated=updated)
 
 
-def _validate(*, user: User, rows: Sequence[Any]) -> list[_ValidRow]:
-    """Return the rows as (kpi_id, period, value, source), or raise with every problem."""
+def _check_rows(
+    user: User, rows: Sequence[Any], parse_value: ValueParser, name_row: RowNamer
+) -> RowsChecked:
+    """Check each row; see ``measurements_check``."""
     errors: list[RowError] = []
     kpis = _kpis_by_key(rows)
     writable_silo_ids = silo_ids_writable_by(user) if kpis else set()
     first_index: dict[tuple[str, dt.date], int] = {}
-    valid_rows: list[_ValidRow] = []
+    checked_rows: list[ValidRow | None] = []
 
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             message = "Each row must be a JSON object with kpi, period and value; "
             errors.append(RowError(index, "row", f"{message}got {_json_type(row)}."))
+            checked_rows.append(None)
             continue
         valid_row, row_errors = _check_row(
-            index, row, kpis, writable_silo_ids, first_index
+            index,
+            row,
+            kpis,
+            writable_silo_ids,
+            first_index,
+            parse_value,
+            name_row,
         )
-        if row_errors:
-            errors.extend(row_errors)
-        elif valid_row is not None:
-            valid_rows.append(valid_row)
-
-    if errors:
-        raise BulkValidationError(errors)
-    return valid_rows
+        errors.extend(row_errors)
+        checked_rows.append(valid_row)
+    return RowsChecked(checked_rows, errors)
 
 
 def _check_row(
@@ -148,11 +251,13 @@ def _check_row(
     kpis: dict[str, _KPIInfo],
     writable_silo_ids: set[int] | None,
     first_index: dict[tuple[str, dt.date], int],
-) -> tuple[_ValidRow | None, list[RowError]]:
+    parse_value: ValueParser,
+    name_row: RowNamer,
+) -> tuple[ValidRow | None, list[RowError]]:
     """Return the row's values, or None and every problem of the row, field by field.
 
     ``first_index`` records where each (KPI key, period) first appeared, to name the
-    earlier row when one comes twice.
+    earlier row (with ``name_row``) when one comes twice.
     """
     errors: list[RowError] = []
 
@@ -178,11 +283,11 @@ def _check_row(
             if earlier != index:
                 refuse(
                     "period",
-                    f"Row {earlier} already gives KPI {_quote(row['kpi'])} a value "
-                    f"for {period:%Y-%m-%d}; send each KPI and period once.",
+                    f"{name_row(earlier)} already gives KPI {_quote(row['kpi'])} a "
+                    f"value for {period:%Y-%m-%d}; send each KPI and period once.",
                 )
     if "value" in row:
-        value, message = _check_value(row["value"])
+        value, message = _check_value(row["value"], parse_value)
         if message:
             refuse("value", message)
     source, message = _check_source(row.get("source", ""))
@@ -198,7 +303,7 @@ def _check_row(
 
     if errors or kpi is None or period is None or value is None:
         return None, errors
-    return (kpi.id, period, value, source), errors
+    return ValidRow(kpi.id, period, value, source), errors
 
 
 def _kpis_by_key(rows: Sequence[Any]) -> dict[str, _KPIInfo]:
@@ -264,17 +369,15 @@ def _check_period(text: Any, kpi: _KPIInfo | None) -> tuple[dt.date | None, str]
     return day, ""
 
 
-def _check_value(value: Any) -> tuple[float | None, str]:
+def _check_value(value: Any, parse_value: ValueParser) -> tuple[float | None, str]:
     """Return the value as a float and "", or None and what is wrong with it."""
-    # bool is an int in Python, but true is not a number in JSON.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None, f"Give a number; got {_json_type(value)}."
     try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        return None, "Give a finite number (not NaN or infinity)."
+        number = parse_value(value)
+    except ValueError as exc:
+        return None, str(exc)
+    problem = magnitude_problem(number)
+    if problem:
+        return None, problem
     return number, ""
 
 
@@ -293,7 +396,7 @@ def _check_source(source: Any) -> tuple[str, str]:
     return source, ""
 
 
-def _write_postgresql(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int]:
+def _write_postgresql(rows: list[ValidRow], now: dt.datetime) -> tuple[int, int]:
     """Upsert ``rows`` with one INSERT ... ON CONFLICT per chunk; return the counts.
 
     Rows whose value and source are already stored are skipped by the WHERE of the
@@ -334,7 +437,7 @@ def _write_postgresql(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int
     return created, updated
 
 
-def _write_portable(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int]:
+def _write_portable(rows: list[ValidRow], now: dt.datetime) -> tuple[int, int]:
     """Upsert ``rows`` through the ORM (SQLite and others); return the counts.
 
     Give the same answers as the PostgreSQL path: rows already stored with the same
@@ -377,7 +480,7 @@ def _write_portable(rows: list[_ValidRow], now: dt.datetime) -> tuple[int, int]:
     return created, updated
 
 
-def _chunks(rows: list[_ValidRow], size: int) -> Iterator[list[_ValidRow]]:
+def _chunks(rows: list[ValidRow], size: int) -> Iterator[list[ValidRow]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 

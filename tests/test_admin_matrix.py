@@ -22,13 +22,11 @@ object" case.
 import datetime as dt
 import hashlib
 import re
-import tempfile
-import uuid
-from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -38,10 +36,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.urls import URLResolver
 from django.urls.resolvers import RegexPattern
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from goals.models import Contribution, Guardrail
-from metrics.models import KPI
+from goals.models import Contribution, Guardrail, RollupRun
+from metrics.models import KPI, MeasurementImport
 from planning.models import FundingAllocation, ReadinessAnswer, Responsibility, SignOff
 from tests import factories
 from tests.test_api_matrix import database_fingerprint, fill
@@ -71,6 +70,9 @@ SCOPED_SAVES = (LOGIN, 403, SAVED, GONE, SAVED, SAVED)
 ROOT = (LOGIN, 403, 403, 403, 403, 200)
 ROOT_SAVES = (LOGIN, 403, 403, 403, 403, SAVED)
 NOBODY = (LOGIN, 403, 403, 403, 403, 403)
+# Login lockouts (django-axes): superusers and the CCO team (core.admin).
+LOCKOUTS = (LOGIN, 403, 403, 403, 200, 200)
+LOCKOUTS_SAVES = (LOGIN, 403, 403, 403, SAVED, SAVED)
 EVERYONE_MOVED = (LOGIN, MOVED, MOVED, MOVED, MOVED, MOVED)
 
 
@@ -98,6 +100,28 @@ def bulk_delete(pk_placeholder):
 CONFIRM = {"post": "yes"}
 UPLOAD = "{upload}"  # a fresh CSV file, made per request
 CSV = "kpi,period,value,source\nsales.deals_closed,2024-02-01,12,matrix\n"
+
+
+def axes_log(*, model: str, pk: str) -> dict[str, list[Request]]:
+    """The entries of one of django-axes' logs (core.admin): superusers and the CCO
+    team read it; nobody adds, edits or deletes (no action is offered, so a bulk
+    delete shows the list again)."""
+    base = f"/admin/axes/{model}/"
+    return {
+        base: [get(base, LOCKOUTS), post(base, bulk_delete(pk) | CONFIRM, LOCKOUTS)],
+        f"{base}add/": [get(f"{base}add/", NOBODY), post(f"{base}add/", {}, NOBODY)],
+        f"{base}<path:object_id>/change/": [
+            get(f"{base}{pk}/change/", LOCKOUTS),
+            post(f"{base}{pk}/change/", {}, NOBODY),
+        ],
+        f"{base}<path:object_id>/delete/": [
+            get(f"{base}{pk}/delete/", NOBODY),
+            post(f"{base}{pk}/delete/", CONFIRM, NOBODY),
+        ],
+        f"{base}<path:object_id>/history/": [get(f"{base}{pk}/history/", LOCKOUTS)],
+        f"{base}<path:object_id>/": [get(f"{base}{pk}/", EVERYONE_MOVED)],
+    }
+
 
 # URL pattern of admin.site -> the requests made to it.
 MATRIX: dict[str, list[Request]] = {
@@ -318,27 +342,47 @@ MATRIX: dict[str, list[Request]] = {
     "/admin/metrics/measurement/<path:object_id>/": [
         get("/admin/metrics/measurement/{measurement}/", EVERYONE_MOVED)
     ],
-    # Importing takes the "add" permission. manager_b's preview of a sales row shows a
-    # row error (a KPI of a silo they do not manage); their confirm step writes nothing
-    # and returns to the changelist ("Import finished: 0 new, 0 updated, ...").
+    # Importing takes the "add" permission. An upload that parses is stored for its
+    # preview (SAVED: a MeasurementImport row), whoever's silos it names; rows are
+    # checked by the preview. {import} is the role's own stored import of a sales row,
+    # {import_other} one of another user: it "does not exist" for everyone else (302
+    # to the changelist with a message). manager_b's preview shows a row error (a KPI
+    # of a silo they do not manage), and their confirmation writes nothing and shows
+    # it again (200).
     "/admin/metrics/measurement/import/": [
         get("/admin/metrics/measurement/import/", MANAGERS),
         post(
             "/admin/metrics/measurement/import/",
-            {"format": "0", "resource": "0", "import_file": UPLOAD},
-            MANAGERS,
+            {"import_file": UPLOAD},
+            (LOGIN, 403, SAVED, SAVED, SAVED, SAVED),
         ),
     ],
-    "/admin/metrics/measurement/process_import/": [
+    "/admin/metrics/measurement/import/<int:import_id>/": [
+        get("/admin/metrics/measurement/import/{import}/", MANAGERS),
+        get(
+            "/admin/metrics/measurement/import/{import_other}/",
+            (LOGIN, 403, LISTED, LISTED, LISTED, LISTED),
+            "another user's import",
+        ),
+    ],
+    "/admin/metrics/measurement/import/<int:import_id>/confirm/": [
         post(
-            "/admin/metrics/measurement/process_import/",
-            {
-                "import_file_name": "{import_file}",
-                "original_file_name": "measurements.csv",
-                "format": "0",
-                "resource": "0",
-            },
-            (LOGIN, 403, SAVED, LISTED, SAVED, SAVED),
+            "/admin/metrics/measurement/import/{import_other}/confirm/",
+            {},
+            (LOGIN, 403, LISTED, LISTED, LISTED, LISTED),
+            "another user's import",
+        ),
+        post(
+            "/admin/metrics/measurement/import/{import}/confirm/",
+            {},
+            (LOGIN, 403, SAVED, 200, SAVED, SAVED),
+        ),
+    ],
+    # A CSV to fill in for a silo the user may import into.
+    "/admin/metrics/measurement/import/template/<slug:silo_slug>/": [
+        get(
+            "/admin/metrics/measurement/import/template/sales/",
+            (LOGIN, 403, 200, 404, 200, 200),
         ),
     ],
     # Exporting is reading: everyone gets a CSV of the rows they see.
@@ -513,6 +557,27 @@ MATRIX: dict[str, list[Request]] = {
         get("/admin/goals/sharedgoal/{shared}/", EVERYONE_MOVED)
     ],
     #
+    # Roll-up runs: written by the job alone; every role reads them.
+    "/admin/goals/rolluprun/": [get("/admin/goals/rolluprun/", VIEW)],
+    "/admin/goals/rolluprun/add/": [
+        get("/admin/goals/rolluprun/add/", NOBODY),
+        post("/admin/goals/rolluprun/add/", {}, NOBODY),
+    ],
+    "/admin/goals/rolluprun/<path:object_id>/change/": [
+        get("/admin/goals/rolluprun/{rollup_run}/change/", VIEW),
+        post("/admin/goals/rolluprun/{rollup_run}/change/", {}, NOBODY),
+    ],
+    "/admin/goals/rolluprun/<path:object_id>/delete/": [
+        get("/admin/goals/rolluprun/{rollup_run}/delete/", NOBODY),
+        post("/admin/goals/rolluprun/{rollup_run}/delete/", CONFIRM, NOBODY),
+    ],
+    "/admin/goals/rolluprun/<path:object_id>/history/": [
+        get("/admin/goals/rolluprun/{rollup_run}/history/", VIEW)
+    ],
+    "/admin/goals/rolluprun/<path:object_id>/": [
+        get("/admin/goals/rolluprun/{rollup_run}/", EVERYONE_MOVED)
+    ],
+    #
     # Planning cycles: the CCO team's; a committed cycle is read-only here (it is
     # reopened through the workflow). {cycle_empty} has no goals: it can be deleted.
     "/admin/planning/planningcycle/": [
@@ -641,6 +706,39 @@ MATRIX: dict[str, list[Request]] = {
     "/admin/planning/priority/<path:object_id>/": [
         get("/admin/planning/priority/{priority}/", EVERYONE_MOVED)
     ],
+    #
+    # Login lockouts (django-axes, restricted in core.admin): superusers and the CCO
+    # team see them; deleting an attempt unlocks its (username, address). Nobody adds
+    # or edits one, and the logs are never deleted here. {attempt} is a locked pair.
+    "/admin/axes/": [get("/admin/axes/", (LOGIN, 404, 404, 404, 200, 200))],
+    "/admin/axes/accessattempt/": [
+        get("/admin/axes/accessattempt/", LOCKOUTS),
+        post(
+            "/admin/axes/accessattempt/",
+            bulk_delete("{attempt}") | CONFIRM,
+            LOCKOUTS_SAVES,
+        ),
+    ],
+    "/admin/axes/accessattempt/add/": [
+        get("/admin/axes/accessattempt/add/", NOBODY),
+        post("/admin/axes/accessattempt/add/", {}, NOBODY),
+    ],
+    "/admin/axes/accessattempt/<path:object_id>/change/": [
+        get("/admin/axes/accessattempt/{attempt}/change/", LOCKOUTS),
+        post("/admin/axes/accessattempt/{attempt}/change/", {}, NOBODY),
+    ],
+    "/admin/axes/accessattempt/<path:object_id>/delete/": [
+        get("/admin/axes/accessattempt/{attempt}/delete/", LOCKOUTS),
+        post("/admin/axes/accessattempt/{attempt}/delete/", CONFIRM, LOCKOUTS_SAVES),
+    ],
+    "/admin/axes/accessattempt/<path:object_id>/history/": [
+        get("/admin/axes/accessattempt/{attempt}/history/", LOCKOUTS)
+    ],
+    "/admin/axes/accessattempt/<path:object_id>/": [
+        get("/admin/axes/accessattempt/{attempt}/", EVERYONE_MOVED)
+    ],
+    **axes_log(model="accesslog", pk="{access_log}"),
+    **axes_log(model="accessfailurelog", pk="{failure_log}"),
 }
 
 # Unnamed groups of regex URL patterns, in order (simple-history's revert view).
@@ -706,6 +804,8 @@ def fingerprint() -> str:
             for label in ("authtoken", "admin")
             for model in apps.get_app_config(label).get_models()
         }
+        # Login lockouts; not axes' AccessLog, which every logout writes to.
+        | {AccessAttempt._meta.db_table, AccessFailureLog._meta.db_table}
     )
     with connection.cursor() as cursor:
         for table in tables:
@@ -765,6 +865,14 @@ def build_world() -> dict:
     ReadinessAnswer.objects.create(
         cycle=cycle, number=1, answer="yes", answered_by=users["cco"]
     )
+    rollup_run = RollupRun.objects.create(
+        reason="command",
+        status="failed",
+        day=dt.date(2027, 3, 1),
+        started_at=dt.datetime(2027, 3, 1, 3, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2027, 3, 1, 3, 0, 1, tzinfo=dt.UTC),
+        error="DataError: value out of range",
+    )
 
     # FY2026's plan, made while it was proposing, then committed. {goal_locked} is in
     # no shared goal, so deleting it is refused for the lock, not for a protected row.
@@ -787,6 +895,22 @@ def build_world() -> dict:
     for cycle_to_commit in (locked, locked_empty):
         cycle_to_commit.phase = "committed"
         cycle_to_commit.save()
+
+    # A locked-out pair, a login and a failure, as django-axes records them. Recent: a
+    # login (force_login too) deletes attempts older than the cool-off.
+    client = {
+        "username": "spare",
+        "ip_address": "192.0.2.1",
+        "user_agent": "matrix",
+        "http_accept": "*/*",
+        "path_info": "/admin/login/",
+        "attempt_time": timezone.now(),
+    }
+    attempt = AccessAttempt.objects.create(
+        **client, get_data="", post_data="", failures_since_start=10
+    )
+    access_log = AccessLog.objects.create(**client)
+    failure_log = AccessFailureLog.objects.create(**client, locked_out=True)
 
     def version(obj):
         return obj.history.latest().history_id
@@ -811,6 +935,7 @@ def build_world() -> dict:
             "cycle_locked_empty": locked_empty.pk,
             "priority": priority.pk,
             "priority_locked": priority_locked.pk,
+            "rollup_run": rollup_run.pk,
             "user": spare.pk,
             "group": group.pk,
             "silo_version": version(sales),
@@ -822,6 +947,9 @@ def build_world() -> dict:
             "cycle_version": version(cycle),
             "priority_version": version(priority),
             "kpi_ct": ContentType.objects.get_for_model(KPI).pk,
+            "attempt": attempt.pk,
+            "access_log": access_log.pk,
+            "failure_log": failure_log.pk,
         },
     }
 
@@ -839,12 +967,18 @@ def world(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def import_file():
-    """A CSV file as the import's preview leaves it for the confirm step."""
-    path = Path(tempfile.gettempdir()) / f"admin-matrix-{uuid.uuid4().hex}.csv"
-    path.write_text(CSV)
-    yield path.name
-    path.unlink(missing_ok=True)
+def import_ids(db, world, role):
+    """A stored CSV import of the role's user (manager_a's for anonymous), as an upload
+    leaves it for its preview and confirmation, and one of another user."""
+    owner = world["users"]["manager_a" if role == "anonymous" else role]
+    return {
+        "import": MeasurementImport.objects.create(
+            user=owner, filename="measurements.csv", content=CSV
+        ).pk,
+        "import_other": MeasurementImport.objects.create(
+            user_id=world["ids"]["user"], filename="theirs.csv", content=CSV
+        ).pk,
+    }
 
 
 @pytest.mark.django_db
@@ -853,10 +987,10 @@ def test_the_world_holds_an_object_of_every_admin_model(world):
         assert model._default_manager.exists(), model
 
 
-def materialize(body, ids, import_file):
+def materialize(body, ids):
     if body is None:
         return None
-    data = fill(body, {**ids, "import_file": import_file})
+    data = fill(body, ids)
     for key, value in data.items():
         if value == UPLOAD:
             data[key] = SimpleUploadedFile(
@@ -905,7 +1039,7 @@ def mismatch(response, outcome, full_path, changed) -> str | None:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("pattern", sorted(MATRIX))
 def test_admin_url_answers_each_role_as_the_matrix_says(
-    client, world, import_file, pattern, role
+    client, world, import_ids, pattern, role
 ):
     # A server error is an answer like any other here: it fails as a mismatch.
     client.raise_request_exception = False
@@ -915,8 +1049,9 @@ def test_admin_url_answers_each_role_as_the_matrix_says(
 
     for request in MATRIX[pattern]:
         outcome = request.outcomes[ROLES.index(role)]
-        full_path = fill(request.path, world["ids"])
-        body = materialize(request.body, world["ids"], import_file)
+        ids = {**world["ids"], **import_ids}
+        full_path = fill(request.path, ids)
+        body = materialize(request.body, ids)
         before = fingerprint()
         if request.method == "GET":
             response = client.get(full_path)

@@ -305,6 +305,7 @@ def test_every_status_the_api_can_answer_is_documented():
         "404",
         "406",
         "429",
+        "503",
     }
     assert set(kpi_detail["patch"]["responses"]) == {
         "200",
@@ -316,6 +317,7 @@ def test_every_status_the_api_can_answer_is_documented():
         "413",
         "415",
         "429",
+        "503",
     }
     assert set(kpi_detail["delete"]["responses"]) == {
         "204",
@@ -324,8 +326,12 @@ def test_every_status_the_api_can_answer_is_documented():
         "404",
         "409",
         "429",
+        "503",
     }
-    assert {"200", "400", "401", "403", "406", "429"} <= set(figures["responses"])
+    assert {"200", "400", "401", "403", "406", "429", "503"} <= set(
+        figures["responses"]
+    )
+    assert kpi_detail["get"]["responses"]["503"]["headers"]["Retry-After"]
     assert "text/csv" in figures["responses"]["200"]["content"]
 
 

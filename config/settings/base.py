@@ -5,10 +5,12 @@ listed in ``.env.example``. With no ``DATABASE_URL`` the service uses an SQLite 
 with no ``REDIS_URL`` Celery tasks run in-process, so a laptop needs nothing but Python.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -39,15 +41,25 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "import_export",
+    "axes",
+    "csp",
     "metrics",
     "goals",
     "planning",
     "conflicts",
+    # After axes: core.admin replaces axes' admin classes (who may unlock logins).
+    "core",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every response (a 400, a lockout page, a static file) has both.
+    "csp.middleware.CSPMiddleware",
+    "core.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that reads request.POST (sessions, CSRF, axes): a form body in a
+    # charset Django cannot read gets a 400 here instead of a 500 escaping the handler.
+    "core.middleware.FormEncodingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -56,6 +68,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the acting user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A view that fails because PostgreSQL is down answers 503 with Retry-After, not
+    # 500 (it acts in process_exception, so its place in the list does not matter).
+    "core.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,6 +101,13 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server (host down, packets dropped) fails the connection attempt
+    # after this many seconds and the request answers 503, instead of waiting for
+    # psycopg's 130 s default. A connect_timeout in DATABASE_URL takes precedence.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -112,6 +136,42 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Where a login goes without a safe ``next``: /start/ sends each role to its first page
+# (config.urls.start). Django's default, /accounts/profile/, does not exist here.
+LOGIN_REDIRECT_URL = "start"
+
+# Login lockout (django-axes): failed logins are counted per username *and* client
+# address, and the pair is refused for a cool-off once it reaches the limit. Not per
+# username alone: anyone who knows a username could then lock its owner out from
+# anywhere. Not per address alone: everyone behind one office NAT or VPN would be
+# locked out together. See README, "Login lockout".
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=30))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 60:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1: a lockout "
+        "without a limit or a cool-off never locks, or never ends."
+    )
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A successful login forgets that pair's earlier failures (someone who mistyped twice
+# starts afresh); it cannot clear another user's or another address's count.
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+# gunicorn's REMOTE_ADDR is the proxy's address behind a reverse proxy. python-ipware
+# (which AXES_IPWARE_* settings configure) is not installed, so the client address
+# comes from this function, reading X-Forwarded-For right to left past
+# TRUSTED_PROXY_COUNT proxies (0: no proxy, the header is ignored).
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip_address"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Keep a record of every failure, also after its attempt is unlocked or expires.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Besides superusers, who may see and lift lockouts in the admin (core.admin).
+LOCKOUT_ADMIN_GROUPS = ["CCO team"]
 
 # Security: strict by default, relaxed only when DEBUG is on (local development).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -123,7 +183,59 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Content-Security-Policy (django-csp 4): everything the pages load is served by this
+# site (no CDN; Swagger UI comes from drf-spectacular-sidecar). No inline script runs:
+# the API docs load their init script from a URL (SpectacularSwaggerSplitView), and the
+# only inline handler, django-import-export's "select all" box on the export form
+# (onchange="onSelectToggleChange(event)"), is allowed by its hash alone. Styles allow
+# 'unsafe-inline': the report and cycle pages set style attributes (some from data,
+# the heatmap's shades), which only 'unsafe-inline' permits; scripts, where an
+# injection would run, do not. data: images are Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [
+            SELF,
+            UNSAFE_HASHES,
+            "'sha256-wid4zL8fR53ZYy1ljOepzR77Dn6vWUUxuNnnWWBP3I8='",
+        ],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Permissions-Policy (core.middleware): no page uses any of these browser features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # Email: console in development; SMTP in production through EMAIL_URL.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -251,7 +363,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
     "DEFAULT_PAGINATION_CLASS": "metrics.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["core.filters.FilterBackend"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ducttape API",
@@ -277,17 +389,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Imports from the admin run in one transaction: a file with any bad row writes nothing.
-IMPORT_EXPORT_USE_TRANSACTIONS = True
-IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Request bodies (not files: the import form caps those itself) held in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
     "DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024
 )
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
-# Only users who may add measurements may import them (django-import-export's default
-# lets anyone with access to the change list import).
-IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 # History is a record: hide simple-history's "revert" button (HistoryAdmin refuses it too).
 SIMPLE_HISTORY_REVERT_DISABLED = True

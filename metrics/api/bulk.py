@@ -50,7 +50,7 @@ class BulkMeasurementRowSerializer(serializers.Serializer):
         help_text="First day of the KPI's period: the 1st of a month for monthly "
         "KPIs, a Monday for weekly ones, 1 Jan/Apr/Jul/Oct for quarterly ones."
     )
-    value = serializers.FloatField(help_text="A finite number.")
+    value = serializers.FloatField(help_text="A number whose magnitude is below 1e15.")
     source = serializers.CharField(
         required=False,
         allow_blank=True,

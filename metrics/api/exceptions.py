@@ -1,6 +1,8 @@
-"""One JSON error format for the whole API, and 4xx (never 500) for refusals the
-database or Django raise below DRF."""
+"""One JSON error format for the whole API, 4xx (never 500) for refusals the
+database or Django raise below DRF, and 503 with Retry-After while the database is
+unavailable."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import (
@@ -14,12 +16,38 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from core.database import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_DETAIL,
+    is_database_unavailable,
+)
+
+logger = logging.getLogger(__name__)
+
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Return DRF's response for API errors, and a JSON 4xx for known refusals."""
+    """Return DRF's response for API errors, a JSON 4xx for known refusals, and a
+    JSON 503 with Retry-After when the database is unavailable."""
     response = exception_handler(exc, context)
     if response is not None:
         return response
+    if is_database_unavailable(exc):
+        # PostgreSQL is down or unreachable (raised as early as token authentication):
+        # a client that waits and sends the same request again will succeed.
+        logger.warning(
+            "Database unavailable, answered 503: %s %s: %s",
+            context["request"].method,
+            context["request"].path,
+            _first_line(exc),
+        )
+        return Response(
+            {"detail": UNAVAILABLE_DETAIL},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={
+                "Retry-After": str(RETRY_AFTER_SECONDS),
+                "Cache-Control": "no-store",
+            },
+        )
     if isinstance(exc, DjangoValidationError):
         # Model validation in services: the same shape as a serializer's errors.
         detail = (

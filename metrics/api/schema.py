@@ -2,7 +2,8 @@
 
 drf-spectacular documents what a view declares; the refusals that come from the shared
 layers (authentication 401, roles 403, throttling 429, filters and bodies 400, unknown
-objects 404, unmatched Accept headers 406, conflicts 409, oversize bodies 413) are added here, once, so the schema
+objects 404, unmatched Accept headers 406, conflicts 409, oversize bodies 413, the
+database unavailable 503) are added here, once, so the schema
 lists every status code the API can return.
 """
 
@@ -31,6 +32,11 @@ COMPONENTS = {
 }
 
 
+RETRY_AFTER = {
+    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -55,12 +61,15 @@ def add_error_responses(
                 "403": _json(ERROR, "The role does not allow this operation."),
                 "429": {
                     **_json(ERROR, "Too many requests."),
-                    "headers": {
-                        "Retry-After": {
-                            "schema": {"type": "integer"},
-                            "description": "Seconds to wait.",
-                        }
-                    },
+                    "headers": RETRY_AFTER,
+                },
+                "503": {
+                    **_json(
+                        ERROR,
+                        "The database is not available right now (nothing was "
+                        "written); retry after the Retry-After seconds.",
+                    ),
+                    "headers": RETRY_AFTER,
                 },
             }
             has_query = any(

@@ -1,0 +1,12 @@
+"""The core app: project-wide plumbing no domain app owns.
+
+It is an installed app for its templates (the lockout page) and its admin module, which
+must load after django-axes' (``core`` comes after ``axes`` in INSTALLED_APPS).
+"""
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Core"
