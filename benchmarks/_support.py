@@ -130,6 +130,17 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
+def setup_django_without_database() -> None:
+    """Configure Django for pure computations that touch no database (an SQLite
+    file that is never opened stands in for it)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ["DATABASE_URL"] = "sqlite:///:memory:"
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+
+
 def create_api_token() -> str:
     """Create a CCO-team user and return a DRF token key for it."""
     from django.contrib.auth import get_user_model

@@ -140,3 +140,84 @@ def heatmap(
             cells.append(HeatCell(count=count, high=high, shade=shade))
         rows.append((leader, cells))
     return rows
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One KPI's values over time, in its own unit, on the shared time axis."""
+
+    name: str
+    unit: str
+    points: str
+    top: float
+    bottom: float
+    y_ticks: list[tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class ValuesChart:
+    """Both KPIs' stored values over time, one panel each (their units differ)."""
+
+    width: int
+    height: int
+    panels: list[Panel]
+    x_labels: list[tuple[float, str]]
+
+
+PANEL_HEIGHT = 120
+PANEL_GAP = 40
+
+
+def values_chart(leader: KPI, affected: KPI) -> ValuesChart | None:
+    """Return the values chart of the two KPIs, or None when either has < 2 values."""
+    series = []
+    for kpi in (leader, affected):
+        rows = list(
+            Measurement.objects.filter(kpi=kpi)
+            .order_by("period")
+            .values_list("period", "value")
+        )
+        if len(rows) < 2:
+            return None
+        series.append((kpi, rows))
+    first = min(rows[0][0] for _, rows in series)
+    last = max(rows[-1][0] for _, rows in series)
+    span = max((last - first).days, 1)
+    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
+
+    def x_at(day: dt.date) -> float:
+        return round(PAD_LEFT + inner_w * (day - first).days / span, 1)
+
+    panels = []
+    for index, (kpi, rows) in enumerate(series):
+        top = PAD_TOP + index * (PANEL_HEIGHT + PANEL_GAP)
+        bottom = top + PANEL_HEIGHT
+        values = np.array([value for _, value in rows])
+        low, high = float(values.min()), float(values.max())
+        if high == low:
+            low, high = low - 1.0, high + 1.0
+
+        def y_at(value: float, top: float = top, low: float = low, high: float = high):  # type: ignore[no-untyped-def]
+            return round(top + PANEL_HEIGHT * (high - value) / (high - low), 1)
+
+        panels.append(
+            Panel(
+                name=kpi.name,
+                unit=kpi.unit,
+                points=" ".join(f"{x_at(day)},{y_at(value)}" for day, value in rows),
+                top=top,
+                bottom=bottom,
+                y_ticks=[(y_at(v), f"{v:,.4g}") for v in (high, (high + low) / 2, low)],
+            )
+        )
+    years = range(first.year, last.year + 1)
+    return ValuesChart(
+        width=WIDTH,
+        height=PAD_TOP + 2 * PANEL_HEIGHT + PANEL_GAP + PAD_BOTTOM,
+        panels=panels,
+        x_labels=[
+            (x_at(dt.date(year, 1, 1)), str(year))
+            for year in years
+            if first <= dt.date(year, 1, 1) <= last
+        ],
+    )

@@ -1,59 +1,87 @@
 """Turn stored measurements into the detection statistics' inputs, block by block.
 
 The statistics (metrics.detection) know nothing of the ORM; this module reads the
-measurements once into one change matrix per frequency, cuts the pairs into blocks, and
-(de)serializes a block's result so that Celery workers can compute blocks anywhere.
+measurements once, puts the KPIs on one grid per frequency (finer KPIs aggregated to
+coarser grids), prepares each grid's changes once for the whole run (the company-wide
+drivers are estimated from the whole matrix, before any block), cuts the pairs into
+blocks, and (de)serializes a block's result so that Celery workers can compute blocks
+anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from django.db import connection
 
-from metrics import detection, periods
+from metrics import detection
+from metrics.detection import effects, grids, prepare
 from metrics.models import Direction
 
-SIGN = {
-    Direction.HIGHER_IS_BETTER: 1.0,
-    Direction.LOWER_IS_BETTER: -1.0,
-    # A target-band KPI improves towards its band from either side: no direction to
-    # correlate, so it is not tested (its declared links still raise conflicts).
-    Direction.TARGET_BAND: 0.0,
-}
+#: The methods a run can use (DetectionRun.method).
+DRIVERS = "drivers"
+PAIRWISE = "pairwise"
+METHODS = (DRIVERS, PAIRWISE)
+
+SIGN = {Direction.HIGHER_IS_BETTER: 1.0, Direction.LOWER_IS_BETTER: -1.0}
+
+#: A run lists at most this many untested KPIs (it counts them all).
+UNTESTED_KEPT = 1000
 
 
-def period_number(day: dt.date | str, frequency: str) -> int:
-    """Number consecutive periods of one frequency with consecutive integers."""
-    if isinstance(day, str):  # SQLite's raw cursor answers dates as ISO strings
-        day = dt.date.fromisoformat(day)
-    if frequency == periods.MONTHLY:
-        return day.year * 12 + day.month - 1
-    if frequency == periods.QUARTERLY:
-        return day.year * 4 + (day.month - 1) // 3
-    return (day.toordinal() - 1) // 7  # weeks start on Monday; date(1, 1, 1) is one
+def method_parameters(method: str) -> dict[str, Any]:
+    """Return the constants of ``method`` that a run records, for reproducibility."""
+    if method == PAIRWISE:
+        return {"tests": "two-sided, one family", "changes": "standardized as they are"}
+    return {
+        "tests": "one-sided, conflicts and synergies as two families",
+        "gross_z": prepare.GROSS_Z,
+        "residual_z": prepare.RESIDUAL_Z,
+        "seasonal_p": prepare.SEASONAL_P,
+        "seasonal_years": prepare.SEASONAL_YEARS,
+        "seasonal_harmonics": prepare.SEASONAL_HARMONICS,
+        "permutations": prepare.PERMUTATIONS,
+        "max_drivers": prepare.MAX_DRIVERS,
+        "driver_min_kpis": prepare.DRIVER_MIN_KPIS,
+        "driver_min_silos": prepare.DRIVER_MIN_SILOS,
+        "driver_member_r": prepare.DRIVER_MEMBER_R,
+        "driver_lags": prepare.DRIVER_LAGS,
+        "max_ar_order": prepare.MAX_AR_ORDER,
+        "ar_evidence": prepare.AR_EVIDENCE,
+        "confidence": effects.CONFIDENCE,
+    }
 
 
 @dataclass(eq=False)
 class FrequencyMatrix:
-    """The standardized direction-adjusted changes of every KPI of one frequency.
+    """One grid of a run, ready for the tests.
 
-    Column j is KPI ``kpi_ids[j]`` of silo ``silo_ids[j]``; rows are consecutive periods
-    (missing values are NaN), so a change always spans exactly one period. ``rank``
-    orders the columns along the value chain (silo position, then KPI key): at lag 0
-    the upstream KPI is the leader.
+    Column j is KPI ``kpi_ids[j]`` of silo ``silo_ids[j]``; ``native[j]`` says whether
+    the KPI is of this frequency (else it is a finer KPI aggregated to it). Rows are
+    consecutive periods, so a change always spans exactly one period. ``standardized``
+    is what the pairwise tests read, ``regression`` what the effect sizes regress
+    (metrics.detection.effects), ``lost`` the degrees
+    of freedom each column spent in the preparation. ``rank`` orders the columns along
+    the value chain (silo position, then KPI key): at lag 0 the upstream KPI is the
+    leader.
     """
 
     frequency: str
     kpi_ids: np.ndarray
     silo_ids: np.ndarray
-    standardized: np.ndarray
-    first_period: int
+    sign: np.ndarray
     rank: np.ndarray
+    native: np.ndarray
+    standardized: np.ndarray
+    regression: prepare.EffectInputs
+    lost: np.ndarray
+    first_period: int
+    one_sided: bool
+    drivers: list[prepare.Driver] = field(default_factory=list)
 
     @property
     def same_group(self) -> np.ndarray:
@@ -66,109 +94,167 @@ class FrequencyMatrix:
                 yield (*leaders, *followers)
 
 
-def load_matrices() -> tuple[list[FrequencyMatrix], int]:
-    """Read every active KPI's measurements into one matrix per frequency.
+def load_series() -> tuple[list[grids.Series], int]:
+    """Read every active, directional KPI's measurements in one SQL query.
 
-    Return the matrices and the number of measurements read, in one SQL query.
-    Target-band KPIs are left out (no direction to improve in); a KPI with too few
-    values is in the matrix but never reaches ``min_pairs`` and is not tested.
+    Target-band KPIs are left out: a KPI that improves towards a band from either side
+    has no direction to correlate (its declared links still raise conflicts).
     """
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT k.id, k.silo_id, k.frequency, k.direction, m.period, m.value,
-                   s.position, k.key
+            SELECT k.id, k.silo_id, k.frequency, k.direction, k.aggregation,
+                   s.position, k.key, m.period, m.value
             FROM metrics_measurement m
             JOIN metrics_kpi k ON k.id = m.kpi_id
             JOIN metrics_silo s ON s.id = k.silo_id
             WHERE k.is_active AND k.direction <> %s
-            ORDER BY k.frequency, k.id, m.period
+            ORDER BY k.id, m.period
             """,
             [Direction.TARGET_BAND],
         )
         rows = cursor.fetchall()
-    matrices: list[FrequencyMatrix] = []
+    chain = sorted({(row[5], row[6]) for row in rows})
+    rank = {key: index for index, (_, key) in enumerate(chain)}
+    series: list[grids.Series] = []
     start = 0
     while start < len(rows):
-        frequency = rows[start][2]
         stop = start
-        while stop < len(rows) and rows[stop][2] == frequency:
+        while stop < len(rows) and rows[stop][0] == rows[start][0]:
             stop += 1
-        matrix = _matrix(frequency, rows[start:stop])
-        if matrix is not None:
-            matrices.append(matrix)
+        kpi_id, silo_id, frequency, direction, aggregation, _, key = rows[start][:7]
+        series.append(
+            grids.Series(
+                kpi_id=kpi_id,
+                silo_id=silo_id,
+                frequency=frequency,
+                aggregation=aggregation,
+                sign=SIGN[direction],
+                rank=rank[key],
+                # SQLite's raw cursor answers dates as ISO strings.
+                periods=[_date(row[7]) for row in rows[start:stop]],
+                values=[float(row[8]) for row in rows[start:stop]],
+            )
+        )
         start = stop
-    return matrices, len(rows)
+    return series, len(rows)
 
 
-def _matrix(frequency: str, rows: list[tuple[Any, ...]]) -> FrequencyMatrix | None:
-    kpi_column = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    kpi_ids, columns = np.unique(kpi_column, return_inverse=True)
-    numbers: dict[dt.date, int] = {}
-    period_column = np.fromiter(
-        (
-            numbers.get(row[4])
-            if row[4] in numbers
-            else numbers.setdefault(row[4], period_number(row[4], frequency))
-            for row in rows
-        ),
-        dtype=np.int64,
-        count=len(rows),
-    )
-    first = int(period_column.min())
-    levels = np.full((int(period_column.max()) - first + 1, kpi_ids.size), np.nan)
-    levels[period_column - first, columns] = np.fromiter(
-        (row[5] for row in rows), dtype=float, count=len(rows)
-    )
-    silo_by_kpi = {row[0]: row[1] for row in rows}
-    sign_by_kpi = {row[0]: SIGN[row[3]] for row in rows}
-    chain_order = {row[0]: (row[6], row[7]) for row in rows}
-    by_chain = sorted(range(kpi_ids.size), key=lambda j: chain_order[int(kpi_ids[j])])
-    rank = np.empty(kpi_ids.size, dtype=np.int64)
-    rank[by_chain] = np.arange(kpi_ids.size)
-    if levels.shape[0] < 2:
-        return None
-    changes = detection.period_changes(
-        levels, np.array([sign_by_kpi[int(k)] for k in kpi_ids])
-    )
-    return FrequencyMatrix(
-        frequency=frequency,
-        kpi_ids=kpi_ids,
-        silo_ids=np.array([silo_by_kpi[int(k)] for k in kpi_ids], dtype=np.int64),
-        standardized=detection.standardize(changes),
-        first_period=first,
-        rank=rank,
-    )
+def _date(value: dt.date | str) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
-#: A run lists at most this many untested KPIs (it counts them all).
-UNTESTED_KEPT = 1000
+def load_matrices(method: str = DRIVERS) -> tuple[list[FrequencyMatrix], int]:
+    """Read the measurements and prepare one matrix per grid for ``method``.
+
+    Return the matrices and the number of measurements read. The *pairwise* method
+    (the first one) keeps only each grid's native KPIs: it never compared frequencies.
+    """
+    series, measurements = load_series()
+    return matrices_from(series, method), measurements
+
+
+def matrices_from(series: list[grids.Series], method: str) -> list[FrequencyMatrix]:
+    """Prepare the grids of ``series`` for ``method`` (pure: the benchmark calls it)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown detection method {method!r}")
+    matrices = []
+    for grid in grids.build(series):
+        if method == PAIRWISE:
+            grid = _native_only(grid)
+        if grid.levels.shape[0] < 2 or grid.kpi_ids.size == 0:
+            continue
+        changes = detection.period_changes(grid.levels, grid.sign)
+        if method == DRIVERS:
+            prepared = prepare.prepare(
+                changes,
+                groups=grid.silo_ids,
+                position=grid.positions()[1:],
+                season=grid.season,
+            )
+            tested, regression, lost = (
+                prepared.tested,
+                prepared.regression,
+                prepared.lost,
+            )
+            drivers = prepared.drivers
+        else:
+            tested = detection.standardize(changes)
+            lost = np.zeros(changes.shape[1], np.int64)
+            regression = prepare.EffectInputs(
+                standardized=tested,
+                scale=_scale(changes),
+                drivers=prepare.DriverScores.none(*changes.shape),
+                seasonal_terms=None,
+                seasonal=np.zeros(changes.shape[1], dtype=bool),
+            )
+            drivers = []
+        matrices.append(
+            FrequencyMatrix(
+                frequency=grid.frequency,
+                kpi_ids=grid.kpi_ids,
+                silo_ids=grid.silo_ids,
+                sign=grid.sign,
+                rank=grid.rank,
+                native=grid.native,
+                standardized=tested,
+                regression=regression,
+                lost=lost,
+                # The first change is the one into the grid's second period.
+                first_period=grids.number(grid.first_period, grid.frequency) + 1,
+                one_sided=method == DRIVERS,
+                drivers=drivers,
+            )
+        )
+    return matrices
+
+
+def _scale(changes: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        scale = np.nanstd(changes, axis=0)
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+
+def _native_only(grid: grids.Grid) -> grids.Grid:
+    keep = grid.native
+    return grids.Grid(
+        frequency=grid.frequency,
+        first_period=grid.first_period,
+        kpi_ids=grid.kpi_ids[keep],
+        silo_ids=grid.silo_ids[keep],
+        sign=grid.sign[keep],
+        rank=grid.rank[keep],
+        native=grid.native[keep],
+        levels=grid.levels[:, keep],
+    )
 
 
 def untested_kpis(matrices: list[FrequencyMatrix], *, min_pairs: int) -> list[dict]:
     """Return every active KPI that a run with ``min_pairs`` cannot test, and why.
 
     Sorted by KPI key; each entry is ``{"kpi": key, "reason": text}``. One SQL query
-    (the KPIs left out of the matrices); the rest is read off the matrices.
+    (the KPIs left out of the matrices); the rest is read off the native columns.
     """
     reasons: dict[int, str] = {}
+    in_matrices: set[int] = set()
     for matrix in matrices:
         present = ~np.isnan(matrix.standardized)
         changes = present.sum(axis=0)
-        # standardize() leaves a column without variation as zeros.
         varies = np.any(present & (matrix.standardized != 0), axis=0)
-        for column, kpi_id in enumerate(matrix.kpi_ids.tolist()):
+        for column in np.flatnonzero(matrix.native):
+            kpi_id = int(matrix.kpi_ids[column])
+            in_matrices.add(kpi_id)
             count = int(changes[column])
             if count < min_pairs:
+                unit = grids.UNIT[matrix.frequency]
                 reasons[kpi_id] = (
-                    f"only {count} period-over-period change"
+                    f"only {count} {unit}-over-{unit} change"
                     f"{'' if count == 1 else 's'}; at least {min_pairs} are needed"
                 )
             elif not varies[column]:
                 reasons[kpi_id] = (
                     "its changes never vary, so there is nothing to correlate"
                 )
-    in_matrices = [int(k) for matrix in matrices for k in matrix.kpi_ids]
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -181,9 +267,8 @@ def untested_kpis(matrices: list[FrequencyMatrix], *, min_pairs: int) -> list[di
         )
         active = cursor.fetchall()
     keys = {kpi_id: key for kpi_id, key, _, _ in active}
-    tested = set(in_matrices)
     for kpi_id, _, direction, has_data in active:
-        if kpi_id in tested:
+        if kpi_id in in_matrices:
             continue
         if direction == Direction.TARGET_BAND:
             reasons[kpi_id] = (
@@ -195,7 +280,11 @@ def untested_kpis(matrices: list[FrequencyMatrix], *, min_pairs: int) -> list[di
                 "only one period has a value" if has_data else "no measurements yet"
             )
     return sorted(
-        ({"kpi": keys[kpi_id], "reason": reason} for kpi_id, reason in reasons.items()),
+        (
+            {"kpi": keys[kpi_id], "reason": reason}
+            for kpi_id, reason in reasons.items()
+            if kpi_id in keys
+        ),
         key=lambda entry: entry["kpi"],
     )
 
@@ -221,6 +310,9 @@ def scan(
         q_threshold=q_threshold,
         p_keep=p_keep,
         rank=matrix.rank,
+        lost=matrix.lost,
+        native=matrix.native,
+        one_sided=matrix.one_sided,
     )
     found = result.candidates
     return detection.BlockScan(
@@ -238,6 +330,22 @@ def scan(
     )
 
 
+def one_sided(matrices: list[FrequencyMatrix]) -> bool:
+    """Whether a run's tests are one-sided (its method's; every matrix agrees)."""
+    return any(matrix.one_sided for matrix in matrices)
+
+
+def work_items(
+    matrices: list[FrequencyMatrix], block_size: int
+) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """Return every (matrix index, block) of a run."""
+    return [
+        (index, block)
+        for index, matrix in enumerate(matrices)
+        for block in matrix.blocks(block_size)
+    ]
+
+
 def scan_all(
     matrices: list[FrequencyMatrix],
     *,
@@ -250,18 +358,18 @@ def scan_all(
     """Scan every block in this process and apply the false-discovery step over all.
 
     Return the associations (leader and follower are KPI ids), the number of tests and
-    the number of blocks. ``progress(done, total)`` is called after each block.
+    the number of blocks. ``progress(done, total)`` is called after each block. The
+    Celery chord (conflicts.tasks) runs the same blocks across workers and the same
+    final step (:func:`metrics.detection.merge_scans`).
     """
     p_keep = first_p_keep(matrices, max_lag=max_lag, q_threshold=q_threshold)
-    work = [
-        (matrix, block) for matrix in matrices for block in matrix.blocks(block_size)
-    ]
+    work = work_items(matrices, block_size)
     while True:
         scans = []
-        for done, (matrix, block) in enumerate(work, start=1):
+        for done, (index, block) in enumerate(work, start=1):
             scans.append(
                 scan(
-                    matrix,
+                    matrices[index],
                     block,
                     max_lag=max_lag,
                     min_pairs=min_pairs,
@@ -271,7 +379,12 @@ def scan_all(
             )
             if progress is not None:
                 progress(done, len(work))
-        merged = detection.merge_scans(scans, p_keep=p_keep, q_threshold=q_threshold)
+        merged = detection.merge_scans(
+            scans,
+            p_keep=p_keep,
+            q_threshold=q_threshold,
+            one_sided=one_sided(matrices),
+        )
         if isinstance(merged, list):
             return merged, sum(s.tests for s in scans), len(work)
         p_keep = merged
@@ -286,6 +399,83 @@ def first_p_keep(
     return detection.plan_p_keep(kpis, rows, max_lag, q_threshold)
 
 
+def native_frequency(matrices: list[FrequencyMatrix]) -> dict[int, str]:
+    """Return each tested KPI's own frequency."""
+    return {
+        int(kpi): matrix.frequency
+        for matrix in matrices
+        for kpi in matrix.kpi_ids[matrix.native]
+    }
+
+
+def grid_of(frequency: dict[int, str], leader: int, follower: int) -> str:
+    """The grid a pair is tested on: the coarser of the two KPIs' frequencies ("" if
+    either is not in the run's matrices)."""
+    if leader not in frequency or follower not in frequency:
+        return ""
+    return max(frequency[leader], frequency[follower], key=grids.ORDER.index)
+
+
+def effects_of(
+    matrices: list[FrequencyMatrix], associations: list[detection.Association]
+) -> dict[tuple[int, int], effects.Effect]:
+    """Return the effect of each association, by (leader, follower).
+
+    A lag-0 association is estimated both ways round, since the register may orient
+    it along a declared link (see conflicts.services.register).
+    """
+    by_frequency = {matrix.frequency: matrix for matrix in matrices}
+    frequency = native_frequency(matrices)
+    result: dict[tuple[int, int], effects.Effect] = {}
+    for association in associations:
+        matrix = by_frequency.get(
+            grid_of(frequency, association.leader, association.follower)
+        )
+        if matrix is None:
+            continue
+        column = {int(kpi): index for index, kpi in enumerate(matrix.kpi_ids)}
+        orientations = [(association.leader, association.follower)]
+        if association.lag == 0:
+            orientations.append((association.follower, association.leader))
+        for leader, follower in orientations:
+            i, j = column[leader], column[follower]
+            estimated = effects.estimate(
+                matrix.regression,
+                i,
+                j,
+                lag=association.lag,
+                leader_sign=float(matrix.sign[i]),
+                follower_sign=float(matrix.sign[j]),
+                lost=int(max(matrix.lost[i], matrix.lost[j]))
+                if association.lag == 0
+                else 0,
+            )
+            if estimated is not None:
+                result[(leader, follower)] = estimated
+    return result
+
+
+def drivers_of(matrices: list[FrequencyMatrix]) -> list[dict[str, Any]]:
+    """Describe each grid's company-wide drivers by KPI id (largest share first)."""
+    described = []
+    for matrix in matrices:
+        for number, driver in enumerate(matrix.drivers, start=1):
+            described.append(
+                {
+                    "grid": matrix.frequency,
+                    "number": number,
+                    "share": round(driver.share, 4),
+                    "kpis": [
+                        {"kpi_id": int(matrix.kpi_ids[c]), "correlation": round(r, 3)}
+                        for c, r in zip(
+                            driver.columns, driver.correlations, strict=True
+                        )
+                    ],
+                }
+            )
+    return described
+
+
 def scan_to_json(
     result: detection.BlockScan, work_item: list[Any] | None = None
 ) -> dict[str, Any]:
@@ -298,7 +488,7 @@ def scan_to_json(
     return {
         "work_item": work_item,
         "tests": result.tests,
-        "histogram": result.histogram.tolist(),
+        "histogram": np.asarray(result.histogram).tolist(),
         "leader": found.leader.tolist(),
         "follower": found.follower.tolist(),
         "lag": found.lag.tolist(),
@@ -312,7 +502,7 @@ def scan_from_json(data: dict[str, Any]) -> detection.BlockScan:
     """Rebuild a block's scan from :func:`scan_to_json`."""
     return detection.BlockScan(
         tests=int(data["tests"]),
-        histogram=np.asarray(data["histogram"], dtype=np.int64),
+        histogram=np.atleast_2d(np.asarray(data["histogram"], dtype=np.int64)),
         candidates=detection.Candidates(
             tests=int(data["tests"]),
             leader=np.asarray(data["leader"], dtype=np.int64),
@@ -323,3 +513,8 @@ def scan_from_json(data: dict[str, Any]) -> detection.BlockScan:
             n=np.asarray(data["n"], dtype=np.int64),
         ),
     )
+
+
+def period_number(day: dt.date | str, frequency: str) -> int:
+    """Number consecutive periods of one frequency with consecutive integers."""
+    return grids.number(_date(day), frequency)

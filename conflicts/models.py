@@ -25,8 +25,23 @@ class RunTrigger(models.TextChoices):
     API = "api", "API request"
 
 
+class Method(models.TextChoices):
+    DRIVERS = "drivers", "Common drivers removed, one-sided tests (the default)"
+    PAIRWISE = (
+        "pairwise",
+        "Pairwise tests of the changes as they are (the first method)",
+    )
+
+
+class Grid(models.TextChoices):
+    WEEKLY = "weekly", "Weeks"
+    MONTHLY = "monthly", "Months"
+    QUARTERLY = "quarterly", "Quarters"
+
+
 class DetectionRun(models.Model):
-    """One pass of conflict detection over all measurements: parameters, counts, timing.
+    """One pass of conflict detection over all measurements: method, parameters,
+    counts, the drivers found, the KPIs left untested, timing.
 
     ``synergies`` keeps the strongest positive associations found (at most
     ``SYNERGIES_KEPT``): they are reported, never registered as conflicts.
@@ -45,10 +60,18 @@ class DetectionRun(models.Model):
         blank=True,
         related_name="+",
     )
+    method = models.CharField(
+        max_length=10, choices=Method.choices, default=Method.DRIVERS
+    )
     max_lag = models.PositiveSmallIntegerField()
     min_pairs = models.PositiveSmallIntegerField()
     q_threshold = models.FloatField()
     block_size = models.PositiveIntegerField()
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The method's constants, as the run used them.",
+    )
     kpis = models.PositiveIntegerField(default=0, help_text="KPIs with data tested.")
     measurements = models.PositiveIntegerField(default=0)
     blocks = models.PositiveIntegerField(default=0)
@@ -68,6 +91,17 @@ class DetectionRun(models.Model):
         blank=True,
         help_text="The KPIs the run could not test, each with the reason (at most "
         "1,000 are listed).",
+    )
+    drivers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The company-wide drivers the run found: per grid, the KPIs that "
+        "move with each, and its share of the variance.",
+    )
+    high_alerts = models.PositiveIntegerField(
+        default=0,
+        help_text="High-severity conflicts under review the run mailed about (new, "
+        "reopened, or become high).",
     )
     error = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -161,6 +195,29 @@ class Conflict(models.Model):
     q_value = models.FloatField(null=True, blank=True)
     periods = models.PositiveIntegerField(
         null=True, blank=True, help_text="Paired period-over-period changes tested."
+    )
+    grid = models.CharField(
+        max_length=10,
+        choices=Grid.choices,
+        blank=True,
+        help_text="The periods the evidence is in (the coarser KPI's): the lag counts "
+        "them.",
+    )
+    effect = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Change of the affected KPI's value (its unit) per unit change of the "
+        "leader's beyond what the common drivers explain, at the lag.",
+    )
+    effect_low = models.FloatField(null=True, blank=True, help_text="95% CI, low end.")
+    effect_high = models.FloatField(
+        null=True, blank=True, help_text="95% CI, high end."
+    )
+    effect_step = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="A typical change of the leader beyond the drivers (its unit), to say "
+        "the effect in words.",
     )
     last_run = models.ForeignKey(
         DetectionRun,

@@ -1,12 +1,14 @@
-"""Celery tasks of conflict detection: thin wrappers over conflicts.services and engine.
+"""Celery tasks of conflict detection: thin wrappers over conflicts.services.
 
-A run with one block computes in the task itself. A larger run publishes its change
-matrices to the cache (Redis), scans its blocks as a Celery chord across the workers and
-applies the false-discovery step over all blocks in the chord's callback; should the
-blocks have kept too few candidates (see metrics.detection.merge_scans) the callback
-scans again with the wider cut. Every task is safe to run twice: a run that already
-started is not started again, and the register is reconciled under a lock. Every task
-retries while the database is unavailable (core.tasks).
+A run executes through ``services.detection_run_execute``: with one block it computes
+in the task itself; a larger run publishes its prepared matrices to the cache (Redis),
+scans its blocks as a Celery chord across the workers and applies the false-discovery
+step over all blocks in the chord's callback (``services.detection_run_merge``);
+should the blocks have kept too few candidates the callback scans again with the wider
+cut. Every task is safe to run twice: a run that already started is not started again,
+and the register is reconciled under a lock. Every task retries while the database is
+unavailable (core.tasks). Services import these tasks at module level; the tasks
+import services inside their bodies, so no import cycle exists.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ from typing import Any
 from celery import Task, chord, shared_task
 from django.core.cache import cache
 
-from conflicts import engine, services
-from conflicts.models import DetectionRun, RunStatus
 from core.tasks import DATABASE_RETRY, retries_after
-from metrics import detection
 
 logger = logging.getLogger(__name__)
 
@@ -33,95 +32,71 @@ def _matrix_key(run_id: int) -> str:
 
 
 @shared_task(name="conflicts.detect_conflicts", bind=True, **DATABASE_RETRY)
-def detect_conflicts(self: Task, run_id: int) -> str:
-    """Run a pending detection run: inline when it is one block, else as a chord.
+def detect_conflicts_task(self: Task, run_id: int) -> str:
+    """Execute a pending detection run: inline when it is one block, else as a chord.
 
     A redelivered message (its worker was killed: acks_late with reject_on_worker_lost,
     or the visibility timeout after a lost node) takes the run over and starts again;
     so does a retry after the database was unavailable (the attempt before it ended).
     """
+    from conflicts import services
+    from conflicts.models import DetectionRun
+
     run = DetectionRun.objects.filter(pk=run_id).first()
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    takeover = redelivered or self.request.retries > 0
-    if run is None or not services.start_run(run, takeover=takeover):
+    if run is None:
         return "skipped"
-    try:
-        matrices, measurements = engine.load_matrices()
-        work = [
-            (index, block)
-            for index, matrix in enumerate(matrices)
-            for block in matrix.blocks(run.block_size)
-        ]
-        kpis = sum(m.kpi_ids.size for m in matrices)
-        untested = engine.untested_kpis(matrices, min_pairs=run.min_pairs)
-        p_keep = engine.first_p_keep(
-            matrices, max_lag=run.max_lag, q_threshold=run.q_threshold
-        )
-        if len(work) <= 1:
-            associations, tests, blocks = engine.scan_all(
-                matrices,
-                max_lag=run.max_lag,
-                min_pairs=run.min_pairs,
-                q_threshold=run.q_threshold,
-                block_size=run.block_size,
-            )
-            services.finish_run(
-                run,
-                associations,
-                kpis=kpis,
-                measurements=measurements,
-                tests=tests,
-                blocks=blocks,
-                untested=untested,
-            )
-            return "finished"
-        cache.set(_matrix_key(run.pk), matrices, MATRIX_TTL)
-        _dispatch(
-            run.pk,
-            work,
-            p_keep,
-            {"kpis": kpis, "measurements": measurements, "untested": untested},
-        )
-        return "dispatched"
-    except Exception as error:
-        # A retry follows a database outage: the run stays running for it to take over.
-        if not retries_after(self, error):
-            services.fail_run(run, f"{type(error).__name__}: {error}")
-        raise
-
-
-def _dispatch(
-    run_id: int,
-    work: list[tuple[int, tuple[int, int, int, int]]],
-    p_keep: float,
-    counts: dict[str, int],
-) -> None:
-    merge = merge_detection_blocks.s(
-        run_id, [[i, list(b)] for i, b in work], p_keep, counts
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    return services.detection_run_execute(
+        run,
+        takeover=redelivered or self.request.retries > 0,
+        dispatch=_dispatch_chord,
+        will_retry=lambda error: retries_after(self, error),
     )
+
+
+def _dispatch_chord(
+    run: Any, matrices: list[Any], work: list[Any], p_keep: float, summary: dict
+) -> None:
+    """Publish the prepared matrices and scan the blocks as a chord."""
+    cache.set(_matrix_key(run.pk), matrices, MATRIX_TTL)
+    _send_chord(
+        run.pk, [[index, list(block)] for index, block in work], p_keep, summary
+    )
+
+
+def _send_chord(
+    run_id: int, work: list[list[Any]], p_keep: float, summary: dict
+) -> None:
+    merge = merge_detection_blocks_task.s(run_id, work, p_keep, summary)
     # A block that fails fails the chord: its error callback fails the run, which
     # must never stay "running" with nobody working on it.
     chord(
-        scan_detection_block.s(run_id, index, list(block), p_keep)
+        scan_detection_block_task.s(run_id, index, block, p_keep)
         for index, block in work
-    )(merge.on_error(detection_chord_failed.s(run_id)))
+    )(merge.on_error(detection_chord_failed_task.s(run_id)))
 
 
 @shared_task(name="conflicts.detection_chord_failed", **DATABASE_RETRY)
-def detection_chord_failed(
+def detection_chord_failed_task(
     request: Any, exc: BaseException, traceback: Any, run_id: int
 ) -> None:
     """Record that a run's chord failed (a block or the final step raised)."""
+    from conflicts import services
+    from conflicts.models import DetectionRun
+
     run = DetectionRun.objects.filter(pk=run_id).first()
     if run is not None:
         services.fail_run(run, f"A detection block failed: {exc!r}"[:5000])
 
 
 @shared_task(name="conflicts.scan_detection_block", **DATABASE_RETRY)
-def scan_detection_block(
+def scan_detection_block_task(
     run_id: int, matrix_index: int, block: list[int], p_keep: float
 ) -> dict[str, Any]:
     """Scan one block of a run's published matrices; return its serialized scan."""
+    from conflicts import engine
+    from conflicts.models import DetectionRun
+
     run = DetectionRun.objects.get(pk=run_id)
     matrices = cache.get(_matrix_key(run_id))
     if matrices is None:
@@ -138,14 +113,17 @@ def scan_detection_block(
 
 
 @shared_task(name="conflicts.merge_detection_blocks", **DATABASE_RETRY)
-def merge_detection_blocks(
+def merge_detection_blocks_task(
     scans: list[dict[str, Any]],
     run_id: int,
     work: list[list[Any]],
     p_keep: float,
-    counts: dict[str, int],
+    summary: dict[str, Any],
 ) -> str:
     """Apply the false-discovery step over all blocks and write the register."""
+    from conflicts import engine, services
+    from conflicts.models import DetectionRun, RunStatus
+
     run = DetectionRun.objects.get(pk=run_id)
     if run.status != RunStatus.RUNNING:
         return "skipped"
@@ -158,24 +136,20 @@ def merge_detection_blocks(
                 f"expected {len(work)} distinct blocks, received {len(scans)} "
                 f"({len({str(item) for item in received})} distinct)"
             )
-        results = [engine.scan_from_json(scan) for scan in scans]
-        merged = detection.merge_scans(
-            results, p_keep=p_keep, q_threshold=run.q_threshold
-        )
-        if not isinstance(merged, list):
-            logger.info("Run %s: rescanning with p <= %.3g", run_id, merged)
-            _dispatch(run_id, [(i, tuple(b)) for i, b in work], merged, counts)
-            return "rescanning"
-        services.finish_run(
+        matrices = cache.get(_matrix_key(run_id))
+        if matrices is None:
+            raise RuntimeError(f"the matrices of detection run {run_id} expired")
+        wider = services.detection_run_merge(
             run,
-            merged,
-            kpis=counts["kpis"],
-            measurements=counts["measurements"],
-            tests=sum(r.tests for r in results),
-            blocks=len(results),
-            # A chord dispatched before runs recorded untested KPIs lacks the key.
-            untested=counts.get("untested", []),
+            matrices=matrices,
+            scans=[engine.scan_from_json(scan) for scan in scans],
+            p_keep=p_keep,
+            summary=summary,
         )
+        if wider is not None:
+            logger.info("Run %s: rescanning with p <= %.3g", run_id, wider)
+            _send_chord(run_id, work, wider, summary)
+            return "rescanning"
         cache.delete(_matrix_key(run_id))
         return "finished"
     except Exception as error:
@@ -184,13 +158,15 @@ def merge_detection_blocks(
 
 
 @shared_task(name="conflicts.nightly_detection", **DATABASE_RETRY)
-def nightly_detection() -> int | None:
+def nightly_detection_task() -> int | None:
     """Start the nightly run unless a scheduled run is already under way.
 
     The schedule firing twice at once gives one run: the check and the creation happen
     under an advisory lock. A run older than the task time limit is not "under way"
     (a lost chord must not block every later night).
     """
+    from conflicts import services
+
     return services.create_scheduled_run(
-        enqueue=lambda run: detect_conflicts.delay(run.pk)
+        enqueue=lambda run: detect_conflicts_task.delay(run.pk)
     )

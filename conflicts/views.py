@@ -148,10 +148,14 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
         chart = charts.change_chart(
             conflict.leader_kpi, conflict.affected_kpi, conflict.lag or 0
         )
+        values = charts.values_chart(conflict.leader_kpi, conflict.affected_kpi)
         context.update(
             conflict=conflict,
             sentence=services.describe(conflict),
             chart=chart,
+            values_chart=values,
+            unit_name=services.unit_of(conflict),
+            effect_rate=services.effect_rate(conflict),
             goals=goals,
             transitions=conflict.transitions.select_related("user", "run"),
             next_statuses=[
@@ -159,7 +163,7 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
             ],
             note=kwargs.get("note", ""),
             errors=kwargs.get("errors", {}),
-            unit=services.UNIT_WORDS.get(conflict.leader_kpi.frequency, "period"),
+            unit=services.unit_of(conflict),
         )
         return context
 
@@ -203,6 +207,10 @@ class ConflictCSVView(CCOOnlyMixin, View):
                         "" if c.p_value is None else repr(c.p_value),
                         "" if c.q_value is None else repr(c.q_value),
                         "" if c.periods is None else c.periods,
+                        c.grid,
+                        "" if c.effect is None else repr(c.effect),
+                        "" if c.effect_low is None else repr(c.effect_low),
+                        "" if c.effect_high is None else repr(c.effect_high),
                         c.severity,
                         c.status,
                         c.first_detected_at.isoformat(),

@@ -456,7 +456,7 @@ def test_a_run_lists_every_kpi_it_could_not_test_and_why(api, silo_a, silo_b, re
         {"kpi": "support.empty", "reason": "no measurements yet"},
         {
             "kpi": "support.short",
-            "reason": "only 5 period-over-period changes; at least 12 are needed",
+            "reason": "only 5 month-over-month changes; at least 12 are needed",
         },
     ]
     assert (run.status, run.untested_kpis, run.untested) == ("succeeded", 4, expected)

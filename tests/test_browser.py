@@ -256,12 +256,16 @@ def test_cco_reviews_a_conflict_in_the_report(page, live_server, cco, manager_a)
     page.click("text=Deals closed → Ticket backlog")
     conflict = run_conflict()
     expect(page).to_have_url(f"{base_url}/report/conflicts/{conflict.pk}/")
+    low, high = (abs(conflict.effect_low) * 0.5, abs(conflict.effect_high) * 0.5)
     expect(page.locator("#evidence")).to_have_text(
-        "When Sales' deals closed improves, Support's ticket backlog worsens "
-        f"2 months later: r = {conflict.correlation:.2f}, q < 0.001, "
-        f"over {conflict.periods} months."
+        "A rise of 0.5 in Sales' deals closed in a month, beyond what the "
+        "company-wide drivers explain, comes with a rise of "
+        f"{abs(conflict.effect) * 0.5:.3g} in Support's ticket backlog 2 months later "
+        f"(95% CI {min(low, high):.3g} to {max(low, high):.3g}; "
+        f"r = {conflict.correlation:.2f}, q < 0.001, over {conflict.periods} months)."
     )
     expect(page.locator("#change-chart polyline")).to_have_count(2)
+    expect(page.locator("#values-chart polyline")).to_have_count(2)
     save_screenshot(page, "report-conflict-detail.png")
 
     # The note is required: the browser refuses an empty one, the server too.

@@ -478,7 +478,7 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
         "a target-band KPI has no better direction to correlate (its declared links "
         "still raise conflicts)"
     )
-    quarterly = "only 11 period-over-period changes; at least 12 are needed"
+    quarterly = "only 11 quarter-over-quarter changes; at least 12 are needed"
     assert run["status"] == "succeeded", run
     assert (run["untested_kpis"], run["untested"]) == (
         4,
@@ -501,13 +501,13 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     # one line, and no line of them starts with the injected header.
     def mailed() -> str | None:
         text = deployment.worker.log_path.read_text(errors="replace")
-        return text if "new high-severity conflict" in text else None
+        return text if "high-severity conflicts to review" in text else None
 
     lines = wait_until(mailed, 30, "the alert mails").splitlines()
     quoted = [line for line in lines if "evil@example.com" in line]
     expected = (
-        "- When Marketing Bcc: evil@example.com's <b>Leads</b> qualified improves, "
-        "Sales' lead response time worsens in the same month: r = "
+        "- A rise of 100 in Marketing Bcc: evil@example.com's <b>Leads</b> qualified "
+        "in a month, beyond what the company-wide drivers explain, comes with a rise of "
     )
     assert quoted, "no alert mail names the Marketing conflict"
     assert all(line.startswith(expected) for line in quoted), quoted

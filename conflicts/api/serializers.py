@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from conflicts.models import Conflict, ConflictTransition, DetectionRun, Status
+from conflicts.models import Conflict, ConflictTransition, DetectionRun, Method, Status
+from conflicts.services import runs
 from metrics import detection
 from metrics.api.fields import StrictFloatField, StrictModelSerializer
 
@@ -19,6 +20,10 @@ REGISTER_COLUMNS = [
     "p_value",
     "q_value",
     "periods",
+    "grid",
+    "effect",
+    "effect_low",
+    "effect_high",
     "severity",
     "status",
     "first_detected_at",
@@ -82,16 +87,27 @@ class DetectionRunSerializer(StrictModelSerializer):
     """A detection run: parameters (writable on create), counts and timing."""
 
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    method = serializers.ChoiceField(choices=Method.choices, default=Method.DRIVERS)
     max_lag = serializers.IntegerField(
-        min_value=0, max_value=12, default=detection.DEFAULT_MAX_LAG
+        min_value=runs.MAX_LAG_RANGE[0],
+        max_value=runs.MAX_LAG_RANGE[1],
+        default=detection.DEFAULT_MAX_LAG,
     )
     min_pairs = serializers.IntegerField(
-        min_value=3, max_value=1000, default=detection.DEFAULT_MIN_PAIRS
+        min_value=runs.MIN_PAIRS_RANGE[0],
+        max_value=runs.MIN_PAIRS_RANGE[1],
+        default=detection.DEFAULT_MIN_PAIRS,
     )
     q_threshold = StrictFloatField(
-        min_value=1e-6, max_value=0.5, default=detection.DEFAULT_Q_THRESHOLD
+        min_value=runs.Q_THRESHOLD_RANGE[0],
+        max_value=runs.Q_THRESHOLD_RANGE[1],
+        default=detection.DEFAULT_Q_THRESHOLD,
     )
-    block_size = serializers.IntegerField(min_value=50, max_value=5000, default=1000)
+    block_size = serializers.IntegerField(
+        min_value=runs.BLOCK_SIZE_RANGE[0],
+        max_value=runs.BLOCK_SIZE_RANGE[1],
+        default=runs.DEFAULT_BLOCK_SIZE,
+    )
 
     class Meta:
         model = DetectionRun
@@ -100,10 +116,12 @@ class DetectionRunSerializer(StrictModelSerializer):
             "status",
             "trigger",
             "requested_by",
+            "method",
             "max_lag",
             "min_pairs",
             "q_threshold",
             "block_size",
+            "parameters",
             "kpis",
             "measurements",
             "blocks",
@@ -114,6 +132,8 @@ class DetectionRunSerializer(StrictModelSerializer):
             "new_conflicts",
             "reopened",
             "marked_stale",
+            "high_alerts",
+            "drivers",
             "synergies",
             "untested_kpis",
             "untested",
@@ -126,5 +146,6 @@ class DetectionRunSerializer(StrictModelSerializer):
         read_only_fields = [
             name
             for name in fields
-            if name not in ("max_lag", "min_pairs", "q_threshold", "block_size")
+            if name
+            not in ("method", "max_lag", "min_pairs", "q_threshold", "block_size")
         ]

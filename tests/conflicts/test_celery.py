@@ -15,6 +15,7 @@ from django.db import connection
 from conflicts import services, tasks
 from conflicts.models import Conflict, DetectionRun
 from tests.conflicts.company import standard_company
+from tests.conflicts.messy import messy_company
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -40,6 +41,10 @@ def register():
             "p_value",
             "q_value",
             "periods",
+            "grid",
+            "effect",
+            "effect_low",
+            "effect_high",
             "severity",
         )
     )
@@ -49,7 +54,7 @@ def test_worker_run_as_a_chord_of_blocks_stores_what_the_command_stores(worker):
     standard_company().save()
     run = services.create_run(trigger="api", block_size=4)
 
-    tasks.detect_conflicts.delay(run.pk)
+    tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
 
     assert run.status == "succeeded", run.error
@@ -71,11 +76,37 @@ def test_worker_run_as_a_chord_of_blocks_stores_what_the_command_stores(worker):
     )
 
 
+def test_blocks_across_workers_give_exactly_the_single_process_result(worker):
+    # A messy company: drivers estimated once from the whole matrix, before the blocks;
+    # the monthly, quarterly and weekly grids each cut into blocks of 10 leaders.
+    messy_company(0).save()
+    run = services.create_run(trigger="api", block_size=10)
+
+    tasks.detect_conflicts_task.delay(run.pk)
+    run = wait_for(run.pk)
+
+    assert run.status == "succeeded", run.error
+    assert run.blocks == 13
+    from_worker = register()
+    assert len(from_worker) == 5
+
+    Conflict.objects.all().delete()
+    command_run = services.run_as_command(block_size=10)
+
+    assert command_run.blocks == 13
+    assert register() == from_worker
+    assert (command_run.tests, command_run.drivers, command_run.untested) == (
+        run.tests,
+        run.drivers,
+        run.untested,
+    )
+
+
 def test_worker_runs_a_single_block_inline(worker):
     standard_company().save()
     run = services.create_run(trigger="api")
 
-    tasks.detect_conflicts.delay(run.pk)
+    tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
 
     assert (run.status, run.blocks, run.conflicts_found) == ("succeeded", 1, 1)
@@ -84,10 +115,10 @@ def test_worker_runs_a_single_block_inline(worker):
 def test_a_redelivered_task_does_not_run_a_finished_run_again(worker):
     standard_company().save()
     run = services.create_run(trigger="api")
-    tasks.detect_conflicts.delay(run.pk)
+    tasks.detect_conflicts_task.delay(run.pk)
     finished = wait_for(run.pk)
 
-    result = tasks.detect_conflicts.delay(run.pk).get(timeout=30)
+    result = tasks.detect_conflicts_task.delay(run.pk).get(timeout=30)
 
     assert result == "skipped"
     assert DetectionRun.objects.get(pk=run.pk).finished_at == finished.finished_at
@@ -99,7 +130,7 @@ def test_nightly_schedule_fired_twice_at_once_starts_one_run(worker):
 
     def fire():
         try:
-            started.append(tasks.nightly_detection())
+            started.append(tasks.nightly_detection_task())
         finally:
             connection.close()
 
@@ -114,7 +145,7 @@ def test_nightly_schedule_fired_twice_at_once_starts_one_run(worker):
     assert wait_for(created[0]).status == "succeeded"
     assert DetectionRun.objects.count() == 1
     assert settings.CELERY_BEAT_SCHEDULE["nightly-conflict-detection"]["task"] == (
-        tasks.nightly_detection.name
+        tasks.nightly_detection_task.name
     )
 
 
@@ -134,7 +165,7 @@ def test_a_failing_block_fails_the_run_instead_of_leaving_it_running(
     monkeypatch.setattr(engine, "scan", scan_that_fails_on_one_block)
     run = services.create_run(trigger="api", block_size=4)
 
-    tasks.detect_conflicts.delay(run.pk)
+    tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
 
     assert run.status == "failed"

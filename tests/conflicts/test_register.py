@@ -18,6 +18,9 @@ from tests.conflicts.company import Company, standard_company
 
 pytestmark = pytest.mark.django_db
 
+#: What a run read, as finish_run takes it (no KPI left untested, no drivers).
+SUMMARY = {"kpis": 2, "measurements": 80, "untested": [], "drivers": []}
+
 
 @pytest.fixture
 def pair(silo_a, silo_b):
@@ -187,13 +190,15 @@ def test_observed_conflict_no_longer_found_is_marked_stale(pair):
     deals, backlog, _ = pair
     reconcile_run(association(deals, backlog))
     conflict = Conflict.objects.get()
-    assert (conflict.kind, conflict.stale) == ("observed", False)
+    # A hurts link declares the pair (its leader has no goal): observed + declared link
+    # is "confirmed", as the README says.
+    assert (conflict.kind, conflict.stale) == ("confirmed", False)
 
     reconcile_run()
 
     conflict.refresh_from_db()
     assert conflict.stale is True
-    assert conflict.kind == "observed"
+    assert conflict.kind == "confirmed"
     assert conflict.correlation == -0.7  # the last evidence is kept
     assert conflict.status == "open"
 
@@ -429,18 +434,17 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
         run = factories.DetectionRunFactory(status="running", started_at=None)
         services.finish_run(
             run,
+            [],
             [association(deals, backlog, r=-0.71, lag=1, q=0.001, n=40)],
-            kpis=2,
-            measurements=80,
+            summary=SUMMARY,
             tests=8,
             blocks=1,
-            untested=[],
         )
 
     # manager_b has no address; the other silo's manager is not concerned.
     assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "cco@example.com"]
     message = mail.outbox[0]
-    assert message.subject == "ducttape: 1 new high-severity conflict"
+    assert message.subject == "ducttape: 1 high-severity conflict to review"
     assert (
         "When Sales' deals closed improves, Support's ticket backlog worsens one "
         "month later: r = -0.71, q = 0.001, over 40 months." in message.body
@@ -453,12 +457,11 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
         again = factories.DetectionRunFactory(status="running")
         services.finish_run(
             again,
+            [],
             [association(deals, backlog, r=-0.71, lag=1, q=0.001, n=40)],
-            kpis=2,
-            measurements=80,
+            summary=SUMMARY,
             tests=8,
             blocks=1,
-            untested=[],
         )
     assert mail.outbox == []
 
@@ -624,18 +627,29 @@ def scans_of_a_company(block_size=4):
         )
         for index, block in work
     ]
-    return scans, work, p_keep
+    return scans, work, p_keep, matrices
+
+
+def published(run, matrices):
+    """Put a run's matrices where the chord's final step reads them (the cache)."""
+    from django.core.cache import cache
+
+    from conflicts import tasks
+
+    cache.set(tasks._matrix_key(run.pk), matrices, 60)
 
 
 def test_a_duplicated_final_step_writes_the_run_once():
     from conflicts import tasks
 
-    scans, work, p_keep = scans_of_a_company()
+    scans, work, p_keep, matrices = scans_of_a_company()
     run = factories.DetectionRunFactory(status="running", block_size=4)
-    counts = {"kpis": 16, "measurements": 700}
+    published(run, matrices)
+    summary = {**SUMMARY, "kpis": 16, "measurements": 700}
 
-    first = tasks.merge_detection_blocks(scans, run.pk, work, p_keep, counts)
-    second = tasks.merge_detection_blocks(scans, run.pk, work, p_keep, counts)
+    first = tasks.merge_detection_blocks_task(scans, run.pk, work, p_keep, summary)
+    published(run, matrices)
+    second = tasks.merge_detection_blocks_task(scans, run.pk, work, p_keep, summary)
 
     run.refresh_from_db()
     assert (first, second) == ("finished", "skipped")
@@ -646,13 +660,14 @@ def test_a_duplicated_final_step_writes_the_run_once():
 def test_a_block_counted_twice_fails_the_run_instead_of_a_wrong_result():
     from conflicts import tasks
 
-    scans, work, p_keep = scans_of_a_company()
+    scans, work, p_keep, matrices = scans_of_a_company()
     run = factories.DetectionRunFactory(status="running", block_size=4)
+    published(run, matrices)
     duplicated = [*scans[:-1], scans[0]]  # the last block missing, the first twice
 
     with pytest.raises(RuntimeError, match="expected 8 distinct blocks"):
-        tasks.merge_detection_blocks(
-            duplicated, run.pk, work, p_keep, {"kpis": 16, "measurements": 1}
+        tasks.merge_detection_blocks_task(
+            duplicated, run.pk, work, p_keep, {**SUMMARY, "kpis": 16}
         )
 
     run.refresh_from_db()
@@ -710,12 +725,11 @@ def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
         run = factories.DetectionRunFactory(status="running")
         services.finish_run(
             run,
+            [],
             [association(deals, backlog, r=-0.76)],
-            kpis=2,
-            measurements=80,
+            summary=SUMMARY,
             tests=8,
             blocks=1,
-            untested=[],
         )
 
     # The CCO team and Support's manager (Sales has none here), once each.

@@ -13,6 +13,7 @@ from metrics.detection import (
     find_associations,
     lagged_correlations,
     lagged_correlations_block,
+    pairs,
     period_changes,
 )
 
@@ -327,14 +328,14 @@ def test_a_tight_first_cut_is_widened_and_gives_the_exact_result(monkeypatch):
         [block_candidates(lagged_correlations(changes), same_group=same_group)]
     )
     calls = []
-    original = detection.scan_block
+    original = pairs.scan_block
 
     def counting(*args, **kwargs):
         calls.append(kwargs["p_keep"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(detection, "EXPECTED_REJECTIONS", 1)
-    monkeypatch.setattr(detection, "scan_block", counting)
+    monkeypatch.setattr(pairs, "EXPECTED_REJECTIONS", 1)
+    monkeypatch.setattr(pairs, "scan_block", counting)
 
     found = find_associations(changes, same_group=same_group, block_size=15)
 
@@ -369,3 +370,24 @@ def test_bh_upper_bound_is_never_below_the_true_cutoff(seed):
     # and it is tight: within two bins of the cut-off when there is one.
     if cutoff > 0:
         assert bound <= cutoff * (edges[1] / edges[0]) ** 2
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (3, 1), (5, 2), (9, 4), (13, 30)])
+@pytest.mark.parametrize("missing", [0.0, 0.5, 1.0])
+def test_preparation_never_fails_on_small_or_empty_matrices(shape, missing):
+    from metrics.detection.prepare import prepare
+
+    rng = np.random.default_rng(3)
+    changes = rng.normal(size=shape)
+    changes[rng.random(shape) < missing] = np.nan
+
+    prepared = prepare(
+        changes,
+        groups=np.arange(shape[1]) % 3,
+        position=np.arange(shape[0]) % 12,
+        season=12,
+    )
+
+    assert prepared.tested.shape == shape
+    assert prepared.lost.shape == (shape[1],)
+    assert not np.isinf(prepared.tested).any()

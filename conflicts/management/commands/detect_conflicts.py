@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from conflicts import services
-from conflicts.models import Conflict, Status
+from conflicts.models import Conflict, Method, Status
+from conflicts.services import runs
 from metrics import detection
 
 
@@ -38,22 +39,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--block-size",
             type=int,
-            default=1000,
+            default=runs.DEFAULT_BLOCK_SIZE,
             help="Leader KPIs per block (default %(default)s).",
+        )
+        parser.add_argument(
+            "--method",
+            choices=Method.values,
+            default=Method.DRIVERS,
+            help="drivers (common drivers removed; the default) or pairwise (the "
+            "first method, for comparison).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core.management.base import CommandError
 
-        # The same bounds as POST /api/v1/detection-runs/ (and the run's columns).
-        if not 0 <= options["max_lag"] <= 12:
-            raise CommandError("--max-lag must be between 0 and 12.")
-        if not 3 <= options["min_pairs"] <= 1000:
-            raise CommandError("--min-pairs must be between 3 and 1000.")
-        if not 1e-6 <= options["q_threshold"] <= 0.5:
-            raise CommandError("--q must be between 0.000001 and 0.5.")
-        if not 1 <= options["block_size"] <= 100_000:
-            raise CommandError("--block-size must be between 1 and 100000.")
+        # The same bounds as POST /api/v1/detection-runs/ (conflicts.services.runs).
+        for name, flag, (low, high) in (
+            ("max_lag", "--max-lag", runs.MAX_LAG_RANGE),
+            ("min_pairs", "--min-pairs", runs.MIN_PAIRS_RANGE),
+            ("q_threshold", "--q", runs.Q_THRESHOLD_RANGE),
+            ("block_size", "--block-size", runs.BLOCK_SIZE_RANGE),
+        ):
+            if not low <= options[name] <= high:
+                raise CommandError(f"{flag} must be between {low:g} and {high:g}.")
         verbosity = options["verbosity"]
 
         def progress(line: str) -> None:
@@ -65,6 +73,7 @@ class Command(BaseCommand):
             min_pairs=options["min_pairs"],
             q_threshold=options["q_threshold"],
             block_size=options["block_size"],
+            method=options["method"],
             progress=progress,
         )
         open_conflicts = Conflict.objects.filter(status=Status.OPEN, stale=False)
@@ -76,9 +85,19 @@ class Command(BaseCommand):
                 f"{run.reopened} reopened, {run.marked_stale} marked stale, "
                 f"{run.contradicted_links} declared links contradicted. "
                 f"Open now: {open_conflicts.count()} "
-                f"({open_conflicts.filter(severity='high').count()} high)."
+                f"({open_conflicts.filter(severity='high').count()} high); "
+                f"{run.high_alerts} high-severity to review, mailed."
             )
         )
+        for driver in run.drivers:
+            names = ", ".join(entry["kpi"] for entry in driver["kpis"][:6])
+            more = len(driver["kpis"]) - 6
+            self.stdout.write(
+                f"Driver {driver['number']} ({driver['grid']}): {len(driver['kpis'])} "
+                f"KPIs of {driver['silos']} silos move together - {names}"
+                + (f" and {more} more" if more > 0 else "")
+                + "."
+            )
         if run.untested_kpis:
             self.stdout.write(f"{run.untested_kpis} KPIs could not be tested:")
             for entry in run.untested[:10]:

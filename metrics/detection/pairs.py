@@ -1,32 +1,28 @@
-"""Statistics of observed-conflict detection on plain arrays (no ORM).
+"""The pairwise tests of observed-conflict detection, on plain arrays (no ORM).
 
-The method, in order:
+For every ordered pair (leader, follower) of KPIs of different silos and lag 0..L,
+correlate the leader's value at t with the follower's at t+lag over the periods where
+both exist (pairwise-complete); pairs with fewer than ``min_pairs`` paired values, or
+no variation on them, are not tested. The false-discovery step (Benjamini-Hochberg)
+runs once over all tests of the run; per pair, the significant lag with the smallest
+p-value is kept. A negative association is a conflict, a positive one a synergy.
 
-1. Direction-adjust each KPI and take period-over-period changes, so that a positive
-   change is always an improvement and two KPIs that merely trend apart are not
-   correlated through their levels.
-2. For every ordered pair (leader, follower) and lag 0..L, correlate the leader's
-   change at t with the follower's change at t+lag over the periods where both exist
-   (pairwise-complete). Pairs with fewer than ``min_pairs`` paired changes, or with no
-   variation on their shared periods, are not tested.
-3. Apply Benjamini-Hochberg over all tests of the run and keep, per pair, the
-   significant lag with the smallest p-value. A negative association is a conflict,
-   a positive one a synergy.
+Two ways to use it:
 
-Pearson rather than Spearman: the changes of business KPIs are roughly symmetric,
-Pearson's t-test is exact under normality and asymptotically valid otherwise, and
-Pearson reduces to a handful of matrix products per lag even with gaps, which is what
-lets thousands of KPIs run in seconds. Spearman would be more robust to outliers, but
-with gaps each pair has its own complete-case subset, so the ranks would have to be
-recomputed per pair and the vectorization would be lost.
+- the **drivers** method (the default; see :mod:`metrics.detection.prepare`) tests the
+  prepared residual changes: *one-sided*, with conflicts (r < 0) and synergies (r > 0)
+  as two families, each under Benjamini-Hochberg at q, and ``lost`` degrees of freedom
+  taken from the lag-0 tests of two columns that shared the regressors of the
+  preparation;
+- the **pairwise** method (the first one, kept for comparison) tests the standardized
+  changes as they are, two-sided, one family.
 
-KPIs of different frequencies are not compared here: the caller passes one matrix of
-one frequency (aggregated to the coarser one beforehand, or the KPI left out).
-
-Large runs are split into blocks of leader and follower columns
-(:func:`lagged_correlations_block`); each block keeps only its candidates and its
-number of tests (:func:`block_candidates`), and :func:`combine_candidates` applies
-the false-discovery step once over all blocks.
+Pearson rather than Spearman: it reduces to six matrix products per lag even with
+gaps, which is what lets thousands of KPIs run in seconds; outliers are dealt with
+before (the preparation drops them). Large runs are split into blocks of leader and
+follower columns (:func:`scan_block`); each block ships its test count, a histogram of
+its p-values and the tests below a first cut, and :func:`merge_scans` applies the
+false-discovery step once over all blocks.
 """
 
 from __future__ import annotations
@@ -305,11 +301,16 @@ def block_candidates(
 
 
 def combine_candidates(
-    blocks: Sequence[Candidates], *, q_threshold: float = DEFAULT_Q_THRESHOLD
+    blocks: Sequence[Candidates],
+    *,
+    q_threshold: float = DEFAULT_Q_THRESHOLD,
+    one_sided: bool = False,
 ) -> list[Association]:
     """Apply Benjamini-Hochberg over all blocks and return the significant pairs.
 
-    Every block must have been cut with ``p_limit >= q_threshold``. For each
+    Every block must have been cut with ``p_limit >= q_threshold``. With
+    ``one_sided`` the p-values are one-sided and conflicts (r < 0) and synergies
+    (r > 0) are two families, each of the run's size, each controlled at q. For each
     (leader, follower) keep the significant lag with the smallest p-value (the
     shortest lag on a tie). Return associations ordered by leader, then follower.
     """
@@ -322,7 +323,10 @@ def combine_candidates(
 
     leader, follower, lag = joined("leader"), joined("follower"), joined("lag")
     r, p, n = joined("r"), joined("p"), joined("n")
-    q = benjamini_hochberg(p, total_tests=total_tests)
+    q = np.full(p.shape, np.nan)
+    families = [r < 0, r >= 0] if one_sided else [np.ones(r.shape, dtype=bool)]
+    for family in families:
+        q[family] = benjamini_hochberg(p[family], total_tests=total_tests)
     significant = np.flatnonzero(q < q_threshold)
     # Sort by pair, then p, then lag: the first row of each pair is the one to keep.
     order = significant[
@@ -371,20 +375,22 @@ def histogram_edges(q_threshold: float) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class BlockScan:
-    """What one block ships to the final step: its test count, its histogram of
-    p-values <= q, and its tests with ``p <= p_keep``."""
+    """What one block ships to the final step: its test count, its histograms of
+    p-values <= q (one row per family: conflicts then synergies when one-sided, one
+    row otherwise), and its tests with ``p <= p_keep``."""
 
     tests: int
     histogram: np.ndarray
     candidates: Candidates
 
 
-def _critical_t(q_threshold: float, max_freedom: int) -> np.ndarray:
-    # |t| at which the two-sided p equals q, per degrees of freedom (index = df). Taken
+def _critical_t(q_threshold: float, max_freedom: int, one_sided: bool) -> np.ndarray:
+    # |t| at which the p-value equals q, per degrees of freedom (index = df). Taken
     # a hair lower so that rounding never drops a test whose exact p is <= q.
     freedom = np.arange(max_freedom + 1, dtype=float)
+    tail = q_threshold if one_sided else q_threshold / 2.0
     with np.errstate(invalid="ignore"):
-        critical = stats.t.isf(q_threshold / 2.0, np.maximum(freedom, 1.0))
+        critical = stats.t.isf(tail, np.maximum(freedom, 1.0))
     return critical * (1.0 - 1e-9)
 
 
@@ -400,15 +406,25 @@ def scan_block(
     p_keep: float = DEFAULT_Q_THRESHOLD,
     rank: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    lost: np.ndarray | None = None,
+    native: np.ndarray | None = None,
+    one_sided: bool = False,
 ) -> BlockScan:
-    """Test one block of pairs of a :func:`standardize`-d change matrix.
+    """Test one block of pairs of a standardized matrix (changes, or prepared ones).
 
     Like :func:`lagged_correlations_block` followed by :func:`block_candidates`, but in
     bounded memory and without computing a p-value for the tests that cannot reach
     ``q_threshold`` (their t statistic is compared with the critical t per degrees of
     freedom instead). Self pairs and ``same_group`` pairs are not tests; ``groups``
     (one group id per column of the whole matrix) says the same as ``same_group``
-    without a kpis x kpis matrix.
+    without a kpis x kpis matrix. With ``native`` (one flag per column), a pair of
+    two columns that are both not native to this matrix is not a test either: two
+    monthly KPIs aggregated to quarters were tested on the monthly grid already.
+
+    ``lost`` (one count per column) is taken from the degrees of freedom of a lag-0
+    test, the larger of the pair's two: at lag 0 both columns were residualized on the
+    same drivers' scores. ``one_sided``: p-values of the sign's family (see
+    :func:`combine_candidates`).
 
     At lag 0, (a, b) and (b, a) are one and the same test: it runs once, with the
     column of lower ``rank`` (one value per column of the whole matrix; the default is
@@ -433,12 +449,25 @@ def scan_block(
         excluded |= (
             group_of[leader_columns][:, None] == group_of[follower_columns][None, :]
         )
+    if native is not None:
+        is_native = np.asarray(native, dtype=bool)
+        excluded |= ~(
+            is_native[leader_columns][:, None] | is_native[follower_columns][None, :]
+        )
+    lost_at_zero = (
+        np.zeros((leader_columns.size, follower_columns.size), dtype=np.int64)
+        if lost is None
+        else np.maximum(
+            np.asarray(lost)[leader_columns][:, None],
+            np.asarray(lost)[follower_columns][None, :],
+        )
+    )
     order = np.arange(standardized.shape[1]) if rank is None else np.asarray(rank)
     # Pairs at lag 0 with the "wrong" orientation (see above).
     mirrored = order[leader_columns][:, None] >= order[follower_columns][None, :]
-    critical = _critical_t(q_threshold, periods)
+    critical = _critical_t(q_threshold, periods, one_sided)
     edges = histogram_edges(q_threshold)
-    histogram = np.zeros(edges.size, dtype=np.int64)
+    histogram = np.zeros((2 if one_sided else 1, edges.size), dtype=np.int64)
     tests = 0
     kept: dict[str, list[np.ndarray]] = {
         name: [] for name in ("leader", "follower", "lag", "r", "p", "n")
@@ -447,11 +476,13 @@ def scan_block(
     followers = standardized[:, follower_columns]
     for lag in range(min(max_lag, max(periods - 1, 0)) + 1):
         r, n = _lag_correlation(leaders, followers, lag, min_pairs)
-        tested = ~np.isnan(r) & ~excluded
+        spent = lost_at_zero if lag == 0 else 0
+        usable = n - 2 - spent
+        freedom = np.maximum(usable, 1)
+        tested = ~np.isnan(r) & ~excluded & (usable >= 1)
         if lag == 0:
             tested &= ~mirrored
         tests += int(np.count_nonzero(tested))
-        freedom = np.maximum(n - 2, 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.abs(r) * np.sqrt(freedom / ((1.0 - r) * (1.0 + r)))
         leader, follower = np.nonzero(tested & (t >= critical[freedom]))
@@ -459,12 +490,12 @@ def scan_block(
             continue
         r_sel = r[leader, follower]
         n_sel = n[leader, follower]
-        p_sel = _pearson_p_values(r_sel, n_sel)
+        freedom_sel = freedom[leader, follower]
+        p_sel = _t_p_values(r_sel, freedom_sel, one_sided)
         within_q = p_sel <= q_threshold
-        histogram += np.bincount(
-            np.searchsorted(edges, p_sel[within_q], side="left"),
-            minlength=edges.size,
-        )[: edges.size]
+        family = (r_sel >= 0).astype(np.intp) if one_sided else np.zeros_like(leader)
+        bins = np.searchsorted(edges, p_sel[within_q], side="left")
+        np.add.at(histogram, (family[within_q], bins), 1)
         keep = p_sel <= p_keep
         kept["leader"].append(leader_columns[leader[keep]])
         kept["follower"].append(follower_columns[follower[keep]])
@@ -492,6 +523,14 @@ def scan_block(
     )
 
 
+def _t_p_values(r: np.ndarray, freedom: np.ndarray, one_sided: bool) -> np.ndarray:
+    """p-values of the t-test of ``r`` with ``freedom`` degrees of freedom."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(r) * np.sqrt(freedom / ((1.0 - r) * (1.0 + r)))
+        p = stats.t.sf(t, freedom) * (1.0 if one_sided else 2.0)
+    return np.where(np.isnan(r), np.nan, np.minimum(p, 1.0))
+
+
 def plan_p_keep(
     kpis: int, periods: int, max_lag: int, q_threshold: float = DEFAULT_Q_THRESHOLD
 ) -> float:
@@ -514,14 +553,19 @@ def bh_upper_bound(
     (e[j-1], e[j]] only if that bin's cumulative count exceeds e[j-1] * tests / q, so
     e[j] of the highest such bin bounds it. Candidates with p up to the bound are all
     the final step needs for exact q-values below q (see :func:`benjamini_hochberg`).
+    A histogram of several rows (families) gives the largest of their bounds.
     """
     edges = histogram_edges(q_threshold)
     if total_tests == 0:
         return float(edges[0])
-    cumulative = np.cumsum(histogram)
-    possible = cumulative[1:] > edges[:-1] * total_tests / q_threshold
-    above = np.flatnonzero(possible)
-    return float(edges[above[-1] + 1]) if above.size else float(edges[0])
+    bound = float(edges[0])
+    for row in np.atleast_2d(histogram):
+        cumulative = np.cumsum(row)
+        possible = cumulative[1:] > edges[:-1] * total_tests / q_threshold
+        above = np.flatnonzero(possible)
+        if above.size:
+            bound = max(bound, float(edges[above[-1] + 1]))
+    return bound
 
 
 def merge_scans(
@@ -529,6 +573,7 @@ def merge_scans(
     *,
     p_keep: float,
     q_threshold: float = DEFAULT_Q_THRESHOLD,
+    one_sided: bool = False,
 ) -> list[Association] | float:
     """Apply the false-discovery step over all blocks' scans.
 
@@ -536,12 +581,14 @@ def merge_scans(
     ``p_keep`` to scan the blocks again with (rare: more than EXPECTED_REJECTIONS).
     """
     total_tests = sum(scan.tests for scan in scans)
-    histogram = np.sum([scan.histogram for scan in scans], axis=0)
+    histogram = np.sum([np.atleast_2d(scan.histogram) for scan in scans], axis=0)
     needed = bh_upper_bound(histogram, total_tests, q_threshold)
     if needed > p_keep:
         return needed
     return combine_candidates(
-        [scan.candidates for scan in scans], q_threshold=q_threshold
+        [scan.candidates for scan in scans],
+        q_threshold=q_threshold,
+        one_sided=one_sided,
     )
 
 

@@ -1,0 +1,214 @@
+"""What the register tells people: alert mails and the plain-words evidence."""
+
+from __future__ import annotations
+
+from django.core.mail import send_mass_mail
+
+from conflicts.models import Conflict, Method
+from core.text import one_line
+from metrics.roles import CCO_TEAM
+
+
+def notify_high_severity(conflict_ids: list[int]) -> int:
+    """Email the CCO team and both silos' managers about these high-severity conflicts.
+
+    One message per recipient listing the conflicts that concern them; users without an
+    email address are skipped. Return the number of messages sent.
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    conflicts = list(
+        Conflict.objects.filter(pk__in=conflict_ids)
+        .select_related("leader_kpi", "affected_kpi", "leader_silo", "affected_silo")
+        .prefetch_related("leader_silo__managers", "affected_silo__managers")
+    )
+    cco = list(
+        get_user_model()
+        .objects.filter(groups__name=CCO_TEAM, is_active=True)
+        .exclude(email="")
+    )
+    per_recipient: dict[str, list[Conflict]] = {}
+    for conflict in conflicts:
+        managers = [
+            *conflict.leader_silo.managers.all(),
+            *conflict.affected_silo.managers.all(),
+        ]
+        for user in (*cco, *managers):
+            if user.is_active and user.email:
+                per_recipient.setdefault(user.email, [])
+                if conflict not in per_recipient[user.email]:
+                    per_recipient[user.email].append(conflict)
+    messages = []
+    for email, items in sorted(per_recipient.items()):
+        lines = [
+            f"{describe(c)}\n  {settings.SITE_URL}/report/conflicts/{c.pk}/"
+            for c in items
+        ]
+        # The run's summary counts the same conflicts ("high_alerts"): new, reopened,
+        # or become high since the last mail.
+        subject = (
+            f"ducttape: {len(items)} high-severity conflict"
+            f"{'s' if len(items) != 1 else ''} to review"
+        )
+        body = "\n\n".join(
+            [
+                "Detection found conflicts where one silo's success hurts another:",
+                *(f"- {line}" for line in lines),
+                f"The CCO report: {settings.SITE_URL}/report/conflicts/",
+            ]
+        )
+        messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [email]))
+    return send_mass_mail(messages, fail_silently=False) if messages else 0
+
+
+LAG_WORDS = {0: "in the same {unit}", 1: "one {unit} later"}
+UNIT_WORDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
+
+
+def unit_of(conflict: Conflict) -> str:
+    """The period the conflict's evidence counts in ("month"): its grid's."""
+    grid = conflict.grid or conflict.leader_kpi.frequency
+    return UNIT_WORDS.get(grid, "period")
+
+
+def when(conflict: Conflict) -> str:
+    """Say the conflict's lag in words: "one month later"."""
+    unit = unit_of(conflict)
+    if conflict.lag in LAG_WORDS:
+        return LAG_WORDS[conflict.lag].format(unit=unit)
+    return f"{conflict.lag} {unit}s later"
+
+
+def number(value: float) -> str:
+    """A figure for a sentence: three significant digits, thousands separated."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def quantity(value: float, unit: str) -> str:
+    """``value`` in ``unit`` for a sentence: "8 tickets", "2.5 percentage points"."""
+    unit = one_line(unit)
+    if unit == "%":
+        unit = "percentage points"
+    if unit.lower() in ("count", "number", "#"):
+        unit = ""
+    return f"{number(value)} {unit}".rstrip()
+
+
+def effect_rate(conflict: Conflict) -> str:
+    """The effect as a rate: "0.875 tickets of Ticket backlog per 1 deal of Deals
+    closed, at a lag of 2 months (95% CI 0.709 to 1.04)", or "" without one."""
+    if conflict.effect is None:
+        return ""
+    lag = conflict.lag or 0
+    return (
+        f"{quantity(conflict.effect, conflict.affected_kpi.unit)} of "
+        f"{one_line(conflict.affected_kpi.name)} per "
+        f"{quantity(1, conflict.leader_kpi.unit)} of {one_line(conflict.leader_kpi.name)} "
+        f"beyond the company-wide drivers, at a lag of {lag} {unit_of(conflict)}"
+        f"{'' if lag == 1 else 's'} (95% CI {number(conflict.effect_low)} to "
+        f"{number(conflict.effect_high)})"
+    )
+
+
+def effect_words(conflict: Conflict) -> str:
+    """Say what the conflict costs, or "" without an effect size.
+
+    "A rise of 10 deals in Sales' deals closed in a month, beyond what the company-wide
+    drivers explain, comes with a rise of 31 tickets in Support's ticket backlog one
+    month later (95% CI 24 to 38)."
+    """
+    if conflict.effect is None or not conflict.effect_step:
+        return ""
+    leader, affected = conflict.leader_kpi, conflict.affected_kpi
+    # The leader's step in the direction that improves it.
+    step = conflict.effect_step
+    improving = -step if leader.direction == "lower_is_better" else step
+    change = conflict.effect * improving
+    low, high = sorted(
+        (conflict.effect_low * improving, conflict.effect_high * improving)
+    )
+    if change < 0:
+        low, high = -high, -low
+    beyond = (
+        "more than usual"
+        if conflict.last_run is not None and conflict.last_run.method == Method.PAIRWISE
+        else "beyond what the company-wide drivers explain"
+    )
+    return (
+        f"A {'rise' if improving > 0 else 'fall'} of "
+        f"{quantity(abs(improving), leader.unit)} in "
+        f"{_possessive(conflict.leader_silo.name)} {_in_sentence(leader.name)} in a "
+        f"{unit_of(conflict)}, {beyond}, comes with a "
+        f"{'rise' if change > 0 else 'fall'} of {quantity(abs(change), affected.unit)} "
+        f"in {_possessive(conflict.affected_silo.name)} {_in_sentence(affected.name)} "
+        f"{when(conflict)} (95% CI {number(low)} to {number(high)})."
+    )
+
+
+def describe(conflict: Conflict) -> str:
+    """Say a conflict's evidence in plain words, as the CCO report shows it."""
+    leader, affected = conflict.leader_kpi, conflict.affected_kpi
+    unit = unit_of(conflict)
+    head = f"When {_possessive(conflict.leader_silo.name)} {_in_sentence(leader.name)} improves, "
+    affected_owner = _possessive(conflict.affected_silo.name)
+    if conflict.stale:
+        found = (
+            f" (last evidence: r = {conflict.correlation:.2f}, "
+            f"{format_q(conflict.q_value)}, over {conflict.periods} {unit}s)"
+            if conflict.correlation is not None
+            else ""
+        )
+        return (
+            head
+            + f"{affected_owner} {_in_sentence(affected.name)} no longer worsens: "
+            + f"neither declared nor found by the latest run{found}."
+        )
+    if conflict.correlation is None or not (
+        conflict.is_observed or conflict.contradicted
+    ):
+        return (
+            head
+            + f"{affected_owner} {_in_sentence(affected.name)} is declared to worsen"
+            + " (no evidence in the data yet)."
+        )
+    verb = "improves too" if conflict.contradicted else "worsens"
+    evidence = (
+        f"r = {conflict.correlation:.2f}, {format_q(conflict.q_value)}, "
+        f"over {conflict.periods} {unit}s"
+    )
+    sized = "" if conflict.contradicted else effect_words(conflict)
+    if sized:
+        # "... (95% CI 24 to 38)." becomes "... (95% CI 24 to 38; r = ..., over ...)."
+        return f"{sized[:-2]}; {evidence})."
+    return (
+        head
+        + f"{affected_owner} {_in_sentence(affected.name)} {verb} {when(conflict)}: "
+        + evidence
+        + (" (this contradicts the declared link)." if conflict.contradicted else ".")
+    )
+
+
+def _possessive(name: str) -> str:
+    name = one_line(name)
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def _in_sentence(name: str) -> str:
+    # A name is shown on one line, whatever someone typed into it (mail, the report).
+    name = one_line(name)
+    # "Deals closed" reads "deals closed" mid-sentence; "CSAT" and "NPS score" stay.
+    if len(name) > 1 and name[0].isupper() and not name[1].isupper():
+        return name[0].lower() + name[1:]
+    return name
+
+
+def format_q(q: float | None) -> str:
+    """Format a q-value the way people read them: "q = 0.012", or "q < 0.001"."""
+    if q is None:
+        return "q n/a"
+    return "q < 0.001" if q < 0.001 else f"q = {q:.3f}"
