@@ -54,6 +54,7 @@ class Score:
     false: int = 0
     seconds: float = 0.0
     false_pairs: list[tuple[str, str, int]] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
 
     def add(self, other: Score) -> None:
         self.planted += other.planted
@@ -109,6 +110,7 @@ def score(company, method: str) -> Score:  # type: ignore[no-untyped-def]
         ),
         seconds=seconds,
     )
+    found = set()
     for association in associations:
         if association.kind != "conflict":
             continue
@@ -118,8 +120,16 @@ def score(company, method: str) -> Score:  # type: ignore[no-untyped-def]
             result.false += 1
             result.false_pairs.append((leader, follower, association.lag))
             continue
+        found.add((truth.leader, truth.follower))
         result.found += 1
         result.right += leader == truth.leader and association.lag == truth.lag
+    result.missed = [
+        f"{p.leader} -> {p.follower} ({p.grid}, lag {p.lag}"
+        + ("" if testable(company, p, OPTIONS["min_pairs"]) else ", untestable")
+        + ")"
+        for key, p in planted.items()
+        if key not in found
+    ]
     return result
 
 
@@ -158,6 +168,8 @@ def main() -> int:
                 )
                 if arguments.verbose and result.false_pairs:
                     print(f"    {method} false: {result.false_pairs}")
+                if arguments.verbose and result.missed:
+                    print(f"    {method} missed: {result.missed}")
             print(f"{kind:<6} {seed:>4} {company.months:>6} | " + " | ".join(cells))
         companies = arguments.seeds
         print()
