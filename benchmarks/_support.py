@@ -147,7 +147,7 @@ def create_api_token() -> str:
     from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
-    from metrics.roles import CCO_TEAM
+    from core.roles import CCO_TEAM
 
     user = get_user_model().objects.create_user(USERNAME, password=None)
     user.groups.add(Group.objects.get(name=CCO_TEAM))

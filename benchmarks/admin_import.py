@@ -201,8 +201,8 @@ def seed() -> World:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from core.roles import SILO_MANAGERS
     from metrics.models import KPI, Silo
-    from metrics.roles import SILO_MANAGERS
 
     silo = Silo.objects.create(slug=SILO_SLUG, name="Bench sales", position=1)
     kpis = KPI.objects.bulk_create(

@@ -119,9 +119,9 @@ def seed(url: str) -> Seeded:
     from django.db import connections
     from rest_framework.authtoken.models import Token
 
+    from core.roles import BI_READERS, SILO_MANAGERS
     from goals.models import Contribution, Goal, SharedGoal
     from metrics.models import KPI, Aggregation, Direction, Silo
-    from metrics.roles import BI_READERS, SILO_MANAGERS
     from planning.models import Phase, PlanningCycle
 
     generator = random.Random(SEED)

@@ -11,8 +11,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
+from core.roles import is_bi_reader, is_cco, is_silo_manager
 from goals.models import MANAGER_PHASES
-from metrics.roles import is_bi_reader, is_cco, is_silo_manager
 from planning.models import PlanningCycle
 
 

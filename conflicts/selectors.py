@@ -1,8 +1,37 @@
-"""Reads of the conflict register, with what every list shows loaded up front."""
+"""Reads of the conflict register, with what every list shows loaded up front, and
+what the report pages show."""
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from typing import Any
 
-from conflicts.models import Conflict, Severity
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from conflicts import charts
+from conflicts.models import (
+    CLOSED_STATUSES,
+    SEVERITY_RANK,
+    TRANSITIONS,
+    Conflict,
+    DetectionRun,
+    Severity,
+    Status,
+)
+from conflicts.services import notifications
+from conflicts.services.register import CLOSED_PHASE
+from goals.models import Goal
+from goals.selectors import goal_attainment, goal_list_with_actuals
+from metrics.models import Silo
+
+#: Statuses still being worked: what "open conflicts" means on the report.
+WORKING = (Status.OPEN, Status.ACKNOWLEDGED)
+
+#: The workflow buttons say what they do.
+ACTION_LABELS = {
+    Status.OPEN: "Reopen",
+    Status.ACKNOWLEDGED: "Acknowledge",
+    Status.ACCEPTED_TRADEOFF: "Accept as trade-off",
+    Status.RESOLVED: "Mark resolved",
+    Status.DISMISSED: "Dismiss",
+}
 
 RELATIONS = (
     "leader_kpi",
@@ -25,4 +54,89 @@ def severity_rank() -> Case:
         When(severity=Severity.MEDIUM, then=Value(1)),
         default=Value(2),
         output_field=IntegerField(),
+    )
+
+
+def report_page() -> dict[str, Any]:
+    """Return the report's open conflicts grouped by silo pair, most severe first, the
+    silo heatmap, the totals and the last run (with its drivers)."""
+    working = (
+        conflict_list()
+        .filter(status__in=WORKING, stale=False)
+        .annotate(rank=severity_rank())
+        .order_by("rank", "leader_silo__position", "affected_silo__position", "id")
+    )
+    groups: dict[tuple[int, int], dict[str, Any]] = {}
+    for conflict in working:
+        conflict.sentence = notifications.describe(conflict)
+        group = groups.setdefault(
+            (conflict.leader_silo_id, conflict.affected_silo_id),
+            {
+                "leader": conflict.leader_silo,
+                "affected": conflict.affected_silo,
+                "conflicts": [],
+            },
+        )
+        group["conflicts"].append(conflict)
+    for group in groups.values():
+        items = group["conflicts"]
+        group["worst"] = max(SEVERITY_RANK[c.severity] for c in items)
+        group["worst_label"] = items[0].get_severity_display()
+        group["high"] = sum(1 for c in items if c.severity == "high")
+    ordered = sorted(
+        groups.values(),
+        key=lambda g: (
+            -g["worst"],
+            -g["high"],
+            -len(g["conflicts"]),
+            g["leader"].position,
+            g["affected"].position,
+        ),
+    )
+    counts = {
+        (row["leader_silo"], row["affected_silo"]): (row["total"], row["high"])
+        for row in Conflict.objects.filter(status__in=WORKING, stale=False)
+        .values("leader_silo", "affected_silo")
+        .annotate(total=Count("id"), high=Count("id", filter=Q(severity="high")))
+    }
+    silos = list(Silo.objects.order_by("position", "name"))
+    return dict(
+        groups=ordered,
+        silos=silos,
+        heatmap=charts.heatmap(silos, counts),
+        open_total=sum(len(g["conflicts"]) for g in ordered),
+        closed_total=Conflict.objects.filter(status__in=CLOSED_STATUSES).count(),
+        stale_total=Conflict.objects.filter(stale=True).count(),
+        last_run=DetectionRun.objects.order_by("-id").first(),
+    )
+
+
+def conflict_page(conflict: Conflict) -> dict[str, Any]:
+    """Return one conflict's page: the evidence in words, both charts, the goals of
+    open cycles involved, and its history."""
+    goals = list(
+        goal_list_with_actuals(
+            Goal.objects.filter(
+                kpi__in=[conflict.leader_kpi_id, conflict.affected_kpi_id]
+            ).exclude(cycle__phase=CLOSED_PHASE)
+        ).order_by("cycle__start_date", "kpi__key")
+    )
+    for goal in goals:
+        goal.attainment_value = goal_attainment(goal)
+    chart = charts.change_chart(
+        conflict.leader_kpi, conflict.affected_kpi, conflict.lag or 0
+    )
+    values = charts.values_chart(conflict.leader_kpi, conflict.affected_kpi)
+    return dict(
+        conflict=conflict,
+        sentence=notifications.describe(conflict),
+        chart=chart,
+        values_chart=values,
+        unit_name=notifications.unit_of(conflict),
+        effect_rate=notifications.effect_rate(conflict),
+        goals=goals,
+        transitions=conflict.transitions.select_related("user", "run"),
+        next_statuses=[
+            (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
+        ],
     )

@@ -25,13 +25,18 @@ def refresh_declared() -> None:
     reconcile()
 
 
-def schedule_refresh(**_: Any) -> None:
+def schedule_refresh(raw: bool = False, **_: Any) -> None:
     """Queue a refresh for when the current transaction commits, once per transaction.
+
+    Raw saves (``loaddata`` of a fixture) are skipped: the rows may reference others not
+    loaded yet, and whoever loads a fixture runs ``detect_conflicts`` afterwards.
 
     Every save queues a callback, but the callbacks of one transaction share a flag
     and only the first to run refreshes: a bulk import of hundreds of goals refreshes
     once, and a callback lost to a rolled-back savepoint cannot lose the refresh.
     """
+    if raw:
+        return
     connection = transaction.get_connection()
     pending = getattr(connection, "_ducttape_declared_refresh", None)
     if pending is None or pending["done"]:

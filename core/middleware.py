@@ -20,7 +20,7 @@ class DatabaseUnavailableMiddleware:
     Covers every view and the rendering of its response: the admin, the report and
     cycle pages, a session or a user loaded lazily from the database, and API errors
     that DRF's exception handler leaves unhandled (it maps these itself, see
-    ``metrics.api.exceptions``). Without it Django answers 500 and logs a traceback
+    ``core.api.exceptions``). Without it Django answers 500 and logs a traceback
     per request for as long as the outage lasts; here each request logs one line.
     """
 

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from core.roles import is_bi_reader, is_cco, is_silo_manager
 from goals.models import (
     LOCKED_PHASES,
     MANAGER_PHASES,
@@ -20,7 +21,6 @@ from goals.models import (
 )
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.admin import SILO_FILTER, HistoryAdmin, SiloScopedAdminMixin, human_number
-from metrics.roles import is_bi_reader, is_cco, is_silo_manager
 
 
 class LockedCycleAdminMixin:

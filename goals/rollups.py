@@ -33,6 +33,7 @@ from goals.models import (
     SharedGoalSnapshot,
 )
 from goals.selectors import goal_attainment, goal_list_with_actuals
+from goals.tasks import rollup_shared_goals_task
 from metrics.locks import try_advisory_xact_lock
 from metrics.models import Measurement
 
@@ -44,13 +45,6 @@ ROLLUP_LOCK = 0x6475_6376
 PENDING_KEY = "goals:rollup:pending"
 #: A cycle in this phase is over: its shared goals are not rolled up any more.
 CLOSED_PHASE = "closed"
-
-
-@dataclass(frozen=True)
-class RollupResult:
-    """What one roll-up did (``skipped``: another run held the lock)."""
-
-    run: RollupRun
 
 
 def open_shared_goals() -> list[SharedGoal]:
@@ -369,9 +363,7 @@ def reschedule() -> None:
 
 
 def _enqueue() -> None:
-    from goals.tasks import rollup_shared_goals
-
-    rollup_shared_goals.apply_async(
+    rollup_shared_goals_task.apply_async(
         kwargs={"reason": RollupRun.Reason.MEASUREMENTS},
         countdown=settings.ROLLUP_COALESCE_SECONDS,
     )

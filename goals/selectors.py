@@ -11,10 +11,10 @@ from django.db.models import (
     When,
 )
 
+from core.roles import User
 from goals import progress
 from goals.models import Goal, SharedGoal, SharedGoalSnapshot
 from metrics.models import Measurement
-from metrics.roles import User
 from metrics.selectors import scope_by_silo, silo_ids_writable_by
 
 

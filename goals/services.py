@@ -6,6 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.roles import User, is_cco
+from core.services import recorded_delete, validated_save
 from goals.models import (
     MANAGER_PHASES,
     Contribution,
@@ -15,8 +17,6 @@ from goals.models import (
     cycle_is_locked,
     locked_message,
 )
-from metrics.roles import User, is_cco
-from metrics.services import recorded_delete, validated_save
 
 
 def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:

@@ -32,6 +32,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from import_export import fields, resources
 
+from core.roles import User
 from metrics import periods
 from metrics.ingest import (
     CHUNK_SIZE,
@@ -44,7 +45,6 @@ from metrics.ingest import (
     measurements_check,
 )
 from metrics.models import IMPORT_MAX_LENGTH, Measurement, MeasurementImport, Silo
-from metrics.roles import User
 from metrics.selectors import silos_writable_by
 
 #: Largest file the admin takes (the bulk API is for pipelines).

@@ -21,9 +21,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bounds import magnitude_problem
+from core.roles import User
 from metrics import periods
 from metrics.models import KPI, Measurement
-from metrics.roles import User
 from metrics.selectors import silo_ids_writable_by
 from metrics.signals import measurements_changed
 

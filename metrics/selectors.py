@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from core.roles import User, is_bi_reader, is_cco, is_silo_manager
 from metrics.models import KPI, ImpactLink, Measurement, Silo
-from metrics.roles import User, is_bi_reader, is_cco, is_silo_manager
 
 
 def silos_writable_by(user: User) -> QuerySet[Silo]:
@@ -31,6 +31,20 @@ def silo_ids_writable_by(user: User) -> set[int] | None:
         cached = set(silos_writable_by(user).values_list("id", flat=True))
         user._ducttape_silo_ids = cached  # type: ignore[union-attr]
     return cached
+
+
+def silo_ids_managed_by(user: User) -> set[int]:
+    """Return the silos ``user`` manages (signing is personal: the CCO role is not
+    enough)."""
+    if not user.is_authenticated or not is_silo_manager(user):
+        return set()
+    return set(user.managed_silos.values_list("pk", flat=True))  # type: ignore[union-attr]
+
+
+def silo_ids_of_part(user: User) -> set[int] | None:
+    """Return the silos whose part of a cycle ``user`` works on: every silo (None) for
+    the CCO team, else the silos they manage."""
+    return None if is_cco(user) else silo_ids_managed_by(user)
 
 
 def users_assignable_by(user: User) -> QuerySet[AbstractBaseUser]:

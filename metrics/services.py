@@ -4,40 +4,13 @@ Every write validates the whole object (``full_clean``: field rules, model rules
 constraints) before saving, and records the acting user on the history row.
 """
 
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import models, transaction
-
+from core.roles import User
+from core.services import recorded_delete, validated_save
 from metrics.models import KPI, ImpactLink, Silo
-from metrics.roles import User
 
-ModelT = TypeVar("ModelT", bound=models.Model)
-
-
-def validated_save(*, instance: ModelT, user: User, **fields: Any) -> ModelT:
-    """Set ``fields`` on ``instance``, validate it fully, save it and return it.
-
-    Raise django.core.exceptions.ValidationError naming each bad field; nothing is
-    written then.
-    """
-    for name, value in fields.items():
-        setattr(instance, name, value)
-    instance.full_clean()
-    # simple-history reads the acting user from here when there is no request user
-    # (API calls authenticate with tokens, after its middleware has run).
-    instance._history_user = user  # type: ignore[attr-defined]
-    with transaction.atomic():
-        instance.save()
-    return instance
-
-
-def recorded_delete(*, instance: models.Model, user: User) -> None:
-    """Delete ``instance``, recording ``user`` on its last history row.
-
-    Raise ProtectedError when other rows depend on it (a KPI with measurements).
-    """
-    instance._history_user = user  # type: ignore[attr-defined]
-    instance.delete()
+__all__ = ["kpi_save", "link_save", "recorded_delete", "silo_save", "validated_save"]
 
 
 def silo_save(*, user: User, silo: Silo | None = None, **fields: Any) -> Silo:

@@ -1,4 +1,9 @@
-"""Reads of planning cycles with their totals computed in the same query."""
+"""Reads of planning cycles: with their totals computed in the same query, and what
+the cycle page shows each role."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -6,6 +11,7 @@ from django.db.models import (
     FloatField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -13,9 +19,26 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from conflicts import services as conflict_services
+from conflicts.models import Severity
+from conflicts.models import Status as ConflictStatus
+from conflicts.selectors import conflict_list, severity_rank
+from core.roles import User
+from goals.models import Goal, Guardrail, SharedGoalSnapshot
+from goals.selectors import (
+    goal_attainment,
+    goal_list_with_actuals,
+    shared_goals_with_progress,
+)
+from metrics.models import Silo
+from metrics.selectors import silo_ids_managed_by, silo_ids_of_part
+from planning import charts, readiness, services
 from planning.models import (
+    Answer,
     FundingAllocation,
+    Phase,
     PlanningCycle,
     Priority,
     ReadinessAnswer,
@@ -68,4 +91,161 @@ def cycle_list() -> QuerySet[PlanningCycle]:
             ).prefetch_related("responsibilities__silo", "allocations__silo"),
         ),
         Prefetch("sign_offs", queryset=SignOff.objects.select_related("silo", "user")),
+    )
+
+
+def readiness_summary(cycle: PlanningCycle) -> dict[str, Any]:
+    """Return every statement with the cycle's answer (None: unanswered) and the score."""
+    stored = {
+        answer.number: answer
+        for answer in cycle.readiness_answers.select_related("answered_by")
+    }
+    rows = []
+    for number, statement in enumerate(readiness.STATEMENTS, start=1):
+        answer = stored.get(number)
+        rows.append(
+            {
+                "number": number,
+                "statement": statement,
+                "answer": answer.answer if answer else None,
+                "note": answer.note if answer else "",
+                "answered_by": answer.answered_by.get_username()
+                if answer and answer.answered_by
+                else None,
+            }
+        )
+    answers = {number: answer.answer for number, answer in stored.items()}
+    return {
+        "score": readiness.score(answers),
+        "out_of": len(readiness.STATEMENTS),
+        "answers": rows,
+    }
+
+
+#: Days of shared-goal snapshots the cycle page's trends show.
+TREND_DAYS = 120
+
+
+def cycle_page(*, cycle: PlanningCycle, user: User) -> dict[str, Any]:
+    """Return what the cycle page shows ``user``: the CCO team everything (the commit
+    gate included), a silo manager their own silos' part."""
+    mine = silo_ids_of_part(user)
+    cco = mine is None
+
+    participants = list(cycle.silos.all())
+    signable = silo_ids_managed_by(user)
+    signed = {sign_off.silo_id: sign_off for sign_off in cycle.sign_offs.all()}
+    changed = services.plan_changed_at(cycle)
+    sign_off_rows = [
+        {
+            "silo": silo,
+            "sign_off": signed.get(silo.pk),
+            "current": silo.pk in signed
+            and (changed is None or signed[silo.pk].signed_at >= changed),
+            "can_sign": silo.pk in signable,
+        }
+        for silo in participants
+        if cco or silo.pk in mine
+    ]
+
+    goals = goal_list_with_actuals(
+        Goal.objects.filter(cycle=cycle).order_by("kpi__silo__position", "kpi__key")
+    )
+    if not cco:
+        goals = goals.filter(kpi__silo_id__in=mine)
+    goal_rows = [(goal, goal_attainment(goal)) for goal in goals]
+
+    kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
+    conflicts = (
+        conflict_list()
+        .filter(
+            Q(leader_kpi__in=kpis) | Q(affected_kpi__in=kpis),
+            stale=False,
+            status__in=[ConflictStatus.OPEN, ConflictStatus.ACKNOWLEDGED],
+        )
+        .annotate(rank=severity_rank())
+        .order_by("rank", "id")
+    )
+    if not cco:
+        conflicts = conflicts.filter(
+            Q(leader_silo_id__in=mine) | Q(affected_silo_id__in=mine)
+        )
+    conflict_rows = [(c, conflict_services.describe(c)) for c in conflicts]
+
+    priorities = list(cycle.priorities.all())
+    funding_rows = []
+    for priority in priorities:
+        allocations = [
+            a for a in priority.allocations.all() if cco or a.silo_id in mine
+        ]
+        responsibilities = [
+            r for r in priority.responsibilities.all() if cco or r.silo_id in mine
+        ]
+        funding_rows.append(
+            {
+                "priority": priority,
+                "allocations": allocations,
+                "responsibilities": responsibilities,
+                "total": sum((a.amount for a in allocations), Decimal("0")),
+            }
+        )
+
+    shared = list(
+        shared_goals_with_progress()
+        .filter(cycle=cycle)
+        .prefetch_related(
+            Prefetch("guardrails", queryset=Guardrail.objects.select_related("kpi")),
+            "contributions__goal__kpi__silo",
+        )
+        .order_by("name")
+    )
+    history: dict[int, list[tuple[str, float | None]]] = {}
+    since = timezone.localdate() - dt.timedelta(days=TREND_DAYS)
+    for shared_goal_id, day, progress in (
+        SharedGoalSnapshot.objects.filter(
+            shared_goal__in=[s.pk for s in shared], day__gte=since
+        )
+        .order_by("shared_goal_id", "day")
+        .values_list("shared_goal_id", "day", "progress")
+    ):
+        history.setdefault(shared_goal_id, []).append((day.isoformat(), progress))
+    shared_rows = [
+        {
+            "shared_goal": s,
+            "trend": charts.progress_trend(history.get(s.pk, [])),
+            "silos": sorted({c.goal.kpi.silo.name for c in s.contributions.all()}),
+        }
+        for s in shared
+        if cco or any(c.goal.kpi.silo_id in mine for c in s.contributions.all())
+    ]
+
+    # The commit gate is the CCO team's view; a manager sees their own part.
+    blockers = (
+        services.commit_blockers(cycle, changed=changed)
+        if cco and cycle.phase == Phase.ALIGNING
+        else []
+    )
+    next_phase = services.FORWARD.get(cycle.phase)
+    return dict(
+        cycle=cycle,
+        cco=cco,
+        my_silos=Silo.objects.filter(pk__in=mine or ()).order_by("position")
+        if not cco
+        else [],
+        sign_off_rows=sign_off_rows,
+        signed_count=sum(1 for row in sign_off_rows if row["current"]),
+        goal_rows=goal_rows,
+        conflict_rows=conflict_rows,
+        high_conflicts=sum(1 for c, _ in conflict_rows if c.severity == Severity.HIGH),
+        funding_rows=funding_rows,
+        budget_left=cycle.budget - cycle.allocated,
+        readiness=readiness_summary(cycle),
+        answer_choices=Answer.choices,
+        shared_rows=shared_rows,
+        blockers=blockers,
+        next_phase=next_phase,
+        next_phase_label=Phase(next_phase).label if next_phase else "",
+        can_reopen=cycle.phase == Phase.COMMITTED,
+        phases=Phase.choices,
+        statements=readiness.STATEMENTS,
     )

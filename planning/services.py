@@ -12,6 +12,8 @@ from django.db.models import Max, Q
 from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list
+from core.roles import User
+from core.services import recorded_delete, validated_save
 from goals.models import (
     Contribution,
     Goal,
@@ -21,8 +23,7 @@ from goals.models import (
     locked_message,
 )
 from metrics.models import Silo
-from metrics.roles import User, is_silo_manager
-from metrics.services import recorded_delete, validated_save
+from metrics.selectors import silo_ids_managed_by
 from planning.models import (
     FundingAllocation,
     Phase,
@@ -332,14 +333,6 @@ def withdraw_sign_off(*, cycle: PlanningCycle, user: User, silo: Silo) -> None:
         if signed is None:
             raise ValidationError({"silo": f"{silo.name} has not signed off {cycle}."})
         recorded_delete(instance=signed, user=user)
-
-
-def silo_ids_managed_by(user: User) -> set[int]:
-    """Return the silos ``user`` manages (signing is personal: the CCO role is not
-    enough)."""
-    if not user.is_authenticated or not is_silo_manager(user):
-        return set()
-    return set(user.managed_silos.values_list("pk", flat=True))  # type: ignore[union-attr]
 
 
 # --- Readiness --------------------------------------------------------------------------

@@ -21,7 +21,10 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing Debian's chromium for the browser tests..."
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+    # Another process (unattended upgrades) may hold the dpkg lock: wait for it, bounded.
+    (apt-get -o DPkg::Lock::Timeout=300 update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+        install -y -qq chromium) >/dev/null
   else
     echo "The browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2
     exit 1
@@ -32,6 +35,8 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ducttape
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/15}"
 export DJANGO_SETTINGS_MODULE=config.settings.test
 
-"$UV" run python manage.py makemigrations --check --dry-run >/dev/null \
+# The check compares models with migration files; an in-memory database keeps it from
+# looking for (and warning about) the real one, which pytest creates itself.
+DATABASE_URL=sqlite:///:memory: "$UV" run python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Models have changes without a migration: run manage.py makemigrations" >&2; exit 1; }
 exec "$UV" run pytest "$@"

@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
 from conflicts.models import Conflict, DetectionRun
+from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
-from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning.models import PlanningCycle, Priority
 
 ROLES_MIGRATION = importlib.import_module("planning.migrations.0002_roles")

@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from core.roles import BI_READERS, SILO_MANAGERS
 from goals.models import Goal, SharedGoal
 from metrics.models import KPI, Measurement
-from metrics.roles import BI_READERS, SILO_MANAGERS
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "conflicts.context_processors.roles",
+                "core.context_processors.roles",
             ],
         },
     },
@@ -252,7 +252,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's default config gives "django" a console handler of its own; propagate to
     # the root handler only, or each line prints twice.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "filters": {"refusals": {"()": "core.logging.RefusalsWithoutTraceback"}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"handlers": [], "filters": ["refusals"], "propagate": True},
+    },
 }
 
 # The cache holds API throttle counters: shared through Redis when there is one, so
@@ -345,23 +349,23 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "metrics.api.permissions.RolePermission",
+        "core.api.permissions.RolePermission",
     ],
-    "EXCEPTION_HANDLER": "metrics.api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exceptions.api_exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "metrics.api.parsers.SafeJSONParser",
+        "core.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Per-user limits (BI tools poll; a runaway script should get a 429 with
     # Retry-After, not take the service down).
     "DEFAULT_RENDERER_CLASSES": [
-        "metrics.api.renderers.SafeJSONRenderer",
+        "core.api.renderers.SafeJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["metrics.api.throttling.ResilientUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ResilientUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/min")},
-    "DEFAULT_PAGINATION_CLASS": "metrics.api.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.BoundedLimitOffsetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["core.filters.FilterBackend"],
 }
@@ -375,7 +379,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "metrics.api.schema.add_error_responses",
+        "core.api.schema.add_error_responses",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -4,8 +4,8 @@ from rest_framework import serializers
 
 from conflicts.models import Conflict, ConflictTransition, DetectionRun, Method, Status
 from conflicts.services import runs
+from core.api.fields import StrictFloatField, StrictModelSerializer
 from metrics import detection
-from metrics.api.fields import StrictFloatField, StrictModelSerializer
 
 #: The register's columns, in the order the API and the CSV export give them.
 REGISTER_COLUMNS = [

@@ -22,7 +22,7 @@ from conflicts.api.serializers import (
 from conflicts.filtersets import ConflictFilterSet
 from conflicts.models import DetectionRun, RunTrigger
 from conflicts.selectors import conflict_list
-from metrics.api.permissions import CCO
+from core.api.permissions import CCO
 
 
 class ConflictViewSet(viewsets.ReadOnlyModelViewSet):

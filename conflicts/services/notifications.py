@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.mail import send_mass_mail
 
 from conflicts.models import Conflict, Method
+from core.roles import CCO_TEAM
 from core.text import one_line
-from metrics.roles import CCO_TEAM
 
 
 def notify_high_severity(conflict_ids: list[int]) -> int:

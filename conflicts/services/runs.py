@@ -31,10 +31,10 @@ from conflicts.models import (
 from conflicts.services.notifications import notify_high_severity
 from conflicts.services.register import reconcile
 from conflicts.tasks import detect_conflicts_task
+from core.roles import User
 from metrics import detection
 from metrics.locks import advisory_xact_lock
 from metrics.models import KPI
-from metrics.roles import User
 
 #: Key of the advisory lock that makes the nightly schedule's check-and-create atomic.
 SCHEDULE_LOCK = 0x6475_6375

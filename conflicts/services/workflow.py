@@ -14,8 +14,8 @@ from conflicts.models import (
     Status,
 )
 from conflicts.services.register import REGISTER_LOCK
+from core.roles import User
 from metrics.locks import advisory_xact_lock
-from metrics.roles import User
 
 #: The longest note a workflow step takes (the API and the report page alike).
 MAX_NOTE_LENGTH = 5000

@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from core.api.pagination import BoundedLimitOffsetPagination
+from core.api.schema import COMPONENTS
 from core.csv import stream_csv
 from core.filters import FilterSet
 from goals.figures import FIGURE_COLUMNS, FigureQuery, figure_list
-from metrics.api.pagination import BoundedLimitOffsetPagination
-from metrics.api.schema import COMPONENTS
 from metrics.filtersets import UpdatedSinceFilter
 from metrics.models import Direction, Measurement
 
@@ -116,7 +116,7 @@ class FigureCSVRenderer(renderers.BaseRenderer):
         return stream_csv(FIGURE_COLUMNS, chunks, text_columns=TEXT_COLUMNS)
 
 
-# The shared error body (metrics.api.schema), inline for this hand-written schema.
+# The shared error body (core.api.schema), inline for this hand-written schema.
 _ERROR = COMPONENTS["Error"]
 _FILTER_ERRORS = {
     "type": "object",

@@ -3,6 +3,12 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from core.api.fields import (
+    SafeSlugRelatedField,
+    ScopedSlugRelatedField,
+    StrictFloatField,
+    StrictModelSerializer,
+)
 from goals.models import (
     Contribution,
     Goal,
@@ -12,12 +18,6 @@ from goals.models import (
     SharedGoalSnapshot,
 )
 from goals.services import Cycle
-from metrics.api.fields import (
-    SafeSlugRelatedField,
-    ScopedSlugRelatedField,
-    StrictFloatField,
-    StrictModelSerializer,
-)
 from metrics.models import KPI
 from metrics.selectors import kpis_writable_by, users_assignable_by
 

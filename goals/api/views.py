@@ -9,6 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.permissions import CCO, SILO_MANAGER
+from core.api.viewsets import ServiceModelViewSet
 from goals import services
 from goals.api.serializers import (
     GoalSerializer,
@@ -19,8 +21,6 @@ from goals.api.serializers import (
 from goals.filtersets import GoalFilterSet, RollupRunFilterSet, SharedGoalFilterSet
 from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
 from goals.selectors import goals_writable_by, shared_goals_with_progress
-from metrics.api.permissions import CCO, SILO_MANAGER
-from metrics.api.views import ServiceModelViewSet
 
 GOAL_RELATIONS = ("cycle", "kpi", "kpi__silo", "owner")
 

@@ -17,8 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from metrics.api.parsers import SafeJSONParser
-from metrics.api.permissions import SILO_MANAGER
+from core.api.parsers import SafeJSONParser
+from core.api.permissions import SILO_MANAGER
 from metrics.ingest import (
     MAX_ROWS,
     SOURCE_MAX_LENGTH,

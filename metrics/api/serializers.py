@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from metrics.api.fields import (
+from core.api.fields import (
     SafeSlugRelatedField,
     ScopedSlugRelatedField,
     StrictModelSerializer,

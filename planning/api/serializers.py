@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from metrics.api.fields import SafeSlugRelatedField, StrictModelSerializer
+from core.api.fields import SafeSlugRelatedField, StrictModelSerializer
 from metrics.models import Silo
 from planning.models import (
     Answer,

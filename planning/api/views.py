@@ -11,10 +11,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from metrics.api.permissions import CCO, SILO_MANAGER
-from metrics.api.views import ServiceModelViewSet
+from core.api.permissions import CCO, SILO_MANAGER
+from core.api.viewsets import ServiceModelViewSet
 from metrics.models import Silo
-from planning import readiness, services
+from planning import services
 from planning.api.serializers import (
     CommitCheckSerializer,
     PhaseMoveSerializer,
@@ -24,7 +24,7 @@ from planning.api.serializers import (
     SignOffSerializer,
 )
 from planning.models import PlanningCycle
-from planning.selectors import cycle_list
+from planning.selectors import cycle_list, readiness_summary
 
 #: Actions a silo manager may call (for their own silos; the services check which).
 MANAGER_ACTIONS = ("sign_off", "withdraw_sign_off")
@@ -146,32 +146,4 @@ class PlanningCycleViewSet(ServiceModelViewSet):
             services.save_readiness(
                 cycle=cycle, user=request.user, answers=body.validated_data["answers"]
             )
-        return Response(readiness_view(cycle))
-
-
-def readiness_view(cycle: PlanningCycle) -> dict[str, Any]:
-    """Return every statement with the cycle's answer (None: unanswered) and the score."""
-    stored = {
-        answer.number: answer
-        for answer in cycle.readiness_answers.select_related("answered_by")
-    }
-    rows = []
-    for number, statement in enumerate(readiness.STATEMENTS, start=1):
-        answer = stored.get(number)
-        rows.append(
-            {
-                "number": number,
-                "statement": statement,
-                "answer": answer.answer if answer else None,
-                "note": answer.note if answer else "",
-                "answered_by": answer.answered_by.get_username()
-                if answer and answer.answered_by
-                else None,
-            }
-        )
-    answers = {number: answer.answer for number, answer in stored.items()}
-    return {
-        "score": readiness.score(answers),
-        "out_of": len(readiness.STATEMENTS),
-        "answers": rows,
-    }
+        return Response(readiness_summary(cycle))

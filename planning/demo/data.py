@@ -4,9 +4,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from metrics import periods
 from metrics.models import Aggregation, Direction, Effect
-from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning.models import Phase, Role
 
 # Fixed dates, not "the last 36 months": a run next month must write the same rows.

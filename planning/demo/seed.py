@@ -10,9 +10,9 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
+from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
-from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning.demo.data import (
     CCO_USERNAME,
     CYCLES,

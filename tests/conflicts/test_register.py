@@ -90,6 +90,37 @@ def test_declared_conflict_appears_when_the_goal_is_saved_before_any_data(
     assert Conflict.objects.count() == 1
 
 
+def test_loading_a_fixture_does_not_refresh_the_register(
+    pair, tmp_path, django_capture_on_commit_callbacks
+):
+    # loaddata saves raw rows, possibly before the rows they name: the receivers skip
+    # them, and the next ordinary save (or run) refreshes the register.
+    from django.core import serializers
+    from django.core.management import call_command
+
+    from goals.models import Goal
+
+    deals, _backlog, _link = pair
+    cycle = factories.CycleFactory(phase="proposing")
+    goal = factories.GoalFactory(cycle=cycle, kpi=deals, baseline=100, target=150)
+    fixture = tmp_path / "goal.json"
+    fixture.write_text(serializers.serialize("json", [goal]))
+    Goal.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        call_command("loaddata", str(fixture), verbosity=0)
+
+    assert callbacks == []
+    assert Goal.objects.count() == 1
+    assert Conflict.objects.count() == 0
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        Goal.objects.get().save()
+
+    assert len(callbacks) == 1
+    assert Conflict.objects.get().kind == "declared"
+
+
 @pytest.mark.parametrize(
     ("phase", "baseline", "target", "effect", "declared"),
     [

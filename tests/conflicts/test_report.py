@@ -271,3 +271,17 @@ def test_csv_export_holds_the_whole_register(client, world, cco):
     }
     # A note that a spreadsheet would run as a formula is quoted.
     assert by_id[world["low"].pk]["note"] == "'=HYPERLINK(evil)"
+
+
+def test_a_refused_page_is_logged_as_one_line_without_a_traceback(
+    client, manager_a, caplog
+):
+    client.force_login(manager_a)
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get("/report/conflicts/")
+
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Forbidden (Permission denied): /report/conflicts/"
+    assert record.exc_info is None

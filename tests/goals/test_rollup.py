@@ -268,18 +268,18 @@ def test_a_second_upload_while_one_is_pending_enqueues_nothing(world):
 
 
 def test_catch_up_runs_only_when_contributing_data_changed_since(world):
-    assert tasks.rollup_catch_up() == "done"  # never rolled up
-    assert tasks.rollup_catch_up() == "up to date"
+    assert tasks.rollup_catch_up_task() == "done"  # never rolled up
+    assert tasks.rollup_catch_up_task() == "up to date"
     # An upload whose roll-up could not be enqueued (Redis down) still left its
     # demand in PostgreSQL: the catch-up runs.
     Measurement.objects.filter(kpi=world["margin"], period=MAR).update(value=39.0)
     rollups.demand_rollup()
 
-    assert tasks.rollup_catch_up() == "done"
+    assert tasks.rollup_catch_up_task() == "done"
     assert SharedGoalSnapshot.objects.get().contributions[1]["actual"] == pytest.approx(
         (35 + 36 + 39) / 3
     )
-    assert tasks.rollup_catch_up() == "up to date"
+    assert tasks.rollup_catch_up_task() == "up to date"
     assert list(RollupRun.objects.values_list("reason", flat=True)) == [
         "catch_up",
         "catch_up",

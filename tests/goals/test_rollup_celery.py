@@ -36,9 +36,9 @@ def test_the_worker_rolls_up_and_a_second_run_keeps_one_snapshot(
 ):
     build(silo_a, silo_b)
 
-    assert tasks.rollup_shared_goals.delay("schedule").get(timeout=30) == "done"
+    assert tasks.rollup_shared_goals_task.delay("schedule").get(timeout=30) == "done"
     first = SharedGoalSnapshot.objects.values_list("pk", "progress").get()
-    assert tasks.rollup_shared_goals.delay("schedule").get(timeout=30) == "done"
+    assert tasks.rollup_shared_goals_task.delay("schedule").get(timeout=30) == "done"
 
     assert SharedGoalSnapshot.objects.values_list("pk", "progress").get() == first
     assert first[1] == pytest.approx(1.6 / 3)
@@ -88,7 +88,7 @@ def test_a_rollup_while_the_worker_runs_one_is_skipped(
         return real_compute(shared_goals)
 
     monkeypatch.setattr(rollups, "compute", slow_compute)
-    result = tasks.rollup_shared_goals.delay("schedule")
+    result = tasks.rollup_shared_goals_task.delay("schedule")
 
     # Wait until the worker's run holds the advisory lock.
     deadline = time.monotonic() + 20

@@ -13,9 +13,9 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.db.models import Max, Sum
 
+from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
-from metrics.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from planning import readiness
 from planning.models import (
     FundingAllocation,

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from metrics.roles import is_cco, is_silo_manager
+from core.roles import is_cco, is_silo_manager
 
 
 def roles(request: HttpRequest) -> dict[str, bool]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from metrics.roles import is_bi_reader, is_cco, is_silo_manager
+from core.roles import is_bi_reader, is_cco, is_silo_manager
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
     from rest_framework.views import APIView

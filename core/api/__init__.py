@@ -1,0 +1,1 @@
+"""The REST framework plumbing every app's API shares (NetBox's netbox/api/ is the model)."""

@@ -1,0 +1,39 @@
+"""Writes every app's services make the same way: validate fully, record who.
+
+Every write validates the whole object (``full_clean``: field rules, model rules and
+constraints) before saving, and records the acting user on the simple-history row.
+"""
+
+from typing import Any, TypeVar
+
+from django.db import models, transaction
+
+from core.roles import User
+
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+
+def validated_save(*, instance: ModelT, user: User, **fields: Any) -> ModelT:
+    """Set ``fields`` on ``instance``, validate it fully, save it and return it.
+
+    Raise django.core.exceptions.ValidationError naming each bad field; nothing is
+    written then.
+    """
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    # simple-history reads the acting user from here when there is no request user
+    # (API calls authenticate with tokens, after its middleware has run).
+    instance._history_user = user  # type: ignore[attr-defined]
+    with transaction.atomic():
+        instance.save()
+    return instance
+
+
+def recorded_delete(*, instance: models.Model, user: User) -> None:
+    """Delete ``instance``, recording ``user`` on its last history row.
+
+    Raise ProtectedError when other rows depend on it (a KPI with measurements).
+    """
+    instance._history_user = user  # type: ignore[attr-defined]
+    instance.delete()
