@@ -10,6 +10,7 @@ test:  ## set up and run the whole test suite (PostgreSQL and Redis on loopback)
 lint:
 	uv run ruff check .
 	uv run ruff format --check .
+	uv run lint-imports
 
 format:
 	uv run ruff check --fix .

@@ -6,7 +6,7 @@ Run: ``uv run python benchmarks/detection.py``. On a private PostgreSQL database
 random, half higher-is-better and half lower-is-better, with 10 planted negative lagged
 effects across silos (lag 1 to 3, coefficient -0.8 on the direction-adjusted changes):
 
-- end to end: ``conflicts.services.run_as_command(max_lag=3, min_pairs=12,
+- end to end: ``conflicts.services.detection_run_now(max_lag=3, min_pairs=12,
   q_threshold=0.05, block_size=1000)`` (read the measurements, compute, write the
   conflict register), timed in a fresh subprocess per K so that its peak RSS
   (``ru_maxrss``) is that K's own. Seeding (bulk_create and COPY, then VACUUM ANALYZE)
@@ -245,7 +245,7 @@ def detect_in_child(url: str, kpis: int, profile: bool, method: str) -> dict[str
 
 
 def child(url: str, kpis: int, profile: bool, method: str) -> int:
-    """Time ``run_as_command`` once in this process and print one JSON line."""
+    """Time ``detection_run_now`` once in this process and print one JSON line."""
     _support.setup_django(url)
     from django.db import connection
 
@@ -262,7 +262,7 @@ def child(url: str, kpis: int, profile: bool, method: str) -> int:
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    run = services.run_as_command(**OPTIONS, method=method, progress=progress)
+    run = services.detection_run_now(**OPTIONS, method=method, progress=progress)
     if profiler is not None:
         profiler.disable()
     seconds = time.perf_counter() - started
@@ -599,7 +599,7 @@ def finish(arguments, runs, machine, postgres) -> int:  # type: ignore[no-untype
         )
     option_text = ", ".join(f"{key}={value}" for key, value in OPTIONS.items())
     _support.print_table(
-        f"detection end to end: run_as_command({option_text}); monthly KPIs in "
+        f"detection end to end: detection_run_now({option_text}); monthly KPIs in "
         f"{SILO_COUNT} silos x {MONTHS} months, {MISSING:.0%} missing, {PLANTED} "
         f"planted effects (r about -0.94, lag 1-3); one subprocess per K"
         + (" (under cProfile)" if arguments.profile else ""),
@@ -623,7 +623,7 @@ def finish(arguments, runs, machine, postgres) -> int:  # type: ignore[no-untype
     )
     print(
         "read: run start + engine.load_matrices; compute: engine.scan_all (blocks + "
-        "false-discovery step); write: services.finish_run (register reconcile, run "
+        "false-discovery step); write: services.detection_run_finish (register reconcile, run "
         "record). RSS start: after Django setup and imports, before the run."
     )
     for kpis, method, _, result, _, _ in runs:

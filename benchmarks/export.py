@@ -50,9 +50,9 @@ def month(index: int) -> dt.date:
 
 def seed(database_url: str, kpi_count: int, months: int) -> int:
     """Create silos, KPIs, cycles, goals and measurements; return the measurements."""
+    from cycles.models import Cycle
     from goals.models import Goal
     from metrics.models import KPI, Aggregation, Direction, Silo
-    from planning.models import PlanningCycle
 
     silos = Silo.objects.bulk_create(
         Silo(slug=f"bench_{number}", name=f"Bench silo {number}", position=number)
@@ -85,8 +85,8 @@ def seed(database_url: str, kpi_count: int, months: int) -> int:
             )
         )
     kpis = KPI.objects.bulk_create(kpis)
-    cycles = PlanningCycle.objects.bulk_create(
-        PlanningCycle(
+    cycles = Cycle.objects.bulk_create(
+        Cycle(
             name=f"FY{year}",
             start_date=dt.date(year, 1, 1),
             end_date=dt.date(year, 12, 31),

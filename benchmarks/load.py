@@ -120,9 +120,9 @@ def seed(url: str) -> Seeded:
     from rest_framework.authtoken.models import Token
 
     from core.roles import BI_READERS, SILO_MANAGERS
+    from cycles.models import Cycle, Phase
     from goals.models import Contribution, Goal, SharedGoal
     from metrics.models import KPI, Aggregation, Direction, Silo
-    from planning.models import Phase, PlanningCycle
 
     generator = random.Random(SEED)
     silos = Silo.objects.bulk_create(
@@ -167,7 +167,7 @@ def seed(url: str) -> Seeded:
     pipeline_kpis = KPI.objects.bulk_create(
         kpi(pipeline_silo, number) for number in range(PIPELINE_KPIS)
     )
-    cycle = PlanningCycle.objects.create(
+    cycle = Cycle.objects.create(
         name="FY2024-26",
         start_date=FIRST_PERIOD,
         end_date=CYCLE_END,

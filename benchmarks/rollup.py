@@ -9,7 +9,7 @@ mean and last aggregations), one goal per KPI over the whole cycle, 1,000 shared
 of 10 contributions each (random weights, at least 2 silos) and one guardrail on 30%
 of them (some breached):
 
-- ``goals.rollups.rollup(reason="command", day=<today>)`` with all 1,000 shared goals
+- ``goals.rollups.shared_goals_rollup(reason="command", day=<today>)`` with all 1,000 shared goals
   open: once to warm up, then ``--runs`` timed runs on the same day (each replaces the
   day's snapshots: the idempotent path of the nightly re-runs), then one run under
   ``CaptureQueriesContext`` that counts the SQL queries and times each;
@@ -98,25 +98,25 @@ def seed(url: str) -> Seeded:
     """Create everything the roll-up reads (no signals: bulk_create and COPY only)."""
     from django.db import connections
 
+    from cycles.models import Cycle, Phase
     from goals.models import Contribution, Goal, Guardrail, SharedGoal
     from metrics.models import KPI, Direction, Silo
-    from planning.models import Phase, PlanningCycle
 
     rng = np.random.default_rng(SEED)
     silos = Silo.objects.bulk_create(
         Silo(slug=f"bench_{number}", name=f"Bench silo {number}", position=number)
         for number in range(SILO_COUNT)
     )
-    open_cycle, closed_cycle = PlanningCycle.objects.bulk_create(
+    open_cycle, closed_cycle = Cycle.objects.bulk_create(
         [
-            PlanningCycle(
+            Cycle(
                 name="FY2024-26",
                 start_date=FIRST_PERIOD,
                 end_date=CYCLE_END,
                 phase=Phase.ALIGNING,
                 budget=1_000_000,
             ),
-            PlanningCycle(
+            Cycle(
                 name="FY2024-26 closed",
                 start_date=FIRST_PERIOD,
                 end_date=CYCLE_END,
@@ -334,9 +334,9 @@ class Measured:
 
 def run_rollup(day: dt.date) -> Any:
     from goals.models import RollupRun
-    from goals.rollups import rollup
+    from goals.rollups import shared_goals_rollup
 
-    run = rollup(reason="command", day=day)
+    run = shared_goals_rollup(reason="command", day=day)
     if run.status != RollupRun.Status.DONE:
         raise _support.BenchmarkError(f"the roll-up did not run: {run.status}")
     return run
@@ -469,6 +469,7 @@ class Check:
 
 def check_sample(url: str, shared_goal_ids: list[int], day: dt.date) -> Check:
     """Recompute the sample's progress from raw SQL rows and compare to the snapshots."""
+    from cycles.models import Cycle
     from goals.models import (
         Contribution,
         Goal,
@@ -478,7 +479,6 @@ def check_sample(url: str, shared_goal_ids: list[int], day: dt.date) -> Check:
     )
     from goals.progress import GUARDRAIL_CAP
     from metrics.models import KPI, Measurement, Silo
-    from planning.models import PlanningCycle
 
     tables = {
         model.__name__: sql.Identifier(model._meta.db_table)
@@ -491,7 +491,7 @@ def check_sample(url: str, shared_goal_ids: list[int], day: dt.date) -> Check:
             KPI,
             Measurement,
             Silo,
-            PlanningCycle,
+            Cycle,
         )
     }
     with psycopg.connect(url, row_factory=namedtuple_row) as conn:
@@ -516,7 +516,7 @@ def check_sample(url: str, shared_goal_ids: list[int], day: dt.date) -> Check:
                    FROM {Guardrail} r
                    JOIN {KPI} k ON k.id = r.kpi_id
                    JOIN {SharedGoal} sg ON sg.id = r.shared_goal_id
-                   JOIN {PlanningCycle} y ON y.id = sg.cycle_id
+                   JOIN {Cycle} y ON y.id = sg.cycle_id
                    WHERE r.shared_goal_id = ANY(%s)"""
             ).format(**tables),
             [shared_goal_ids],
@@ -744,7 +744,7 @@ def main() -> int:
         connections.close_all()
 
     _support.print_table(
-        f"goals.rollups.rollup(reason='command'): {SHARED_GOALS:,} shared goals x "
+        f"goals.rollups.shared_goals_rollup(reason='command'): {SHARED_GOALS:,} shared goals x "
         f"{CONTRIBUTIONS} contributions, {KPI_COUNT:,} goals over {MONTHS} months "
         f"({seeded.measurements:,} measurements), {seeded.guardrails} guardrails; "
         f"warm-up run, then {arguments.runs} runs on the same day (replacing the "

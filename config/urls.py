@@ -12,8 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from core.roles import is_bi_reader, is_cco, is_silo_manager
-from goals.models import MANAGER_PHASES
-from planning.models import PlanningCycle
+from cycles.models import MANAGER_PHASES, Cycle
 
 
 def api_aware_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -77,7 +76,7 @@ def start_path(user) -> str:
         return reverse("conflicts:report")
     if is_silo_manager(user):
         cycle = (
-            PlanningCycle.objects.filter(silos__managers=user, phase__in=MANAGER_PHASES)
+            Cycle.objects.filter(silos__managers=user, phase__in=MANAGER_PHASES)
             .order_by("-start_date", "-pk")
             .first()
         )

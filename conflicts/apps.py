@@ -8,3 +8,10 @@ class ConflictsConfig(AppConfig):
     def ready(self) -> None:
         # Declared conflicts follow goals, links and cycles as they change (see signals).
         from conflicts import signals  # noqa: F401
+        from core.navigation import Link, register
+        from core.roles import is_cco
+
+        register(
+            Link("Conflict report", "conflicts:report", is_cco, order=10),
+            Link("Register (CSV)", "conflicts:csv", is_cco, order=20),
+        )

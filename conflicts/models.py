@@ -1,7 +1,7 @@
 """The conflict register: where one silo's success hurts another, and the runs that find it.
 
-Conflicts sit above goals and metrics: they read KPIs, links, goals and (through the goal's
-relation) planning cycles, and nothing below imports them.
+Conflicts sit above goals, cycles and metrics: they read KPIs, links, goals and their
+cycles, and nothing below imports them.
 """
 
 from django.conf import settings

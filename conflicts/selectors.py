@@ -16,7 +16,7 @@ from conflicts.models import (
     Status,
 )
 from conflicts.services import notifications
-from conflicts.services.register import CLOSED_PHASE
+from cycles.models import Phase
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.models import Silo
@@ -118,7 +118,7 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
         goal_list_with_actuals(
             Goal.objects.filter(
                 kpi__in=[conflict.leader_kpi_id, conflict.affected_kpi_id]
-            ).exclude(cycle__phase=CLOSED_PHASE)
+            ).exclude(cycle__phase=Phase.CLOSED)
         ).order_by("cycle__start_date", "kpi__key")
     )
     for goal in goals:

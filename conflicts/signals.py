@@ -12,17 +12,16 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from cycles.models import Cycle
 from goals.models import Goal
 from metrics.models import ImpactLink
 
-_CYCLE_MODEL = "planning.PlanningCycle"
-
 
 def refresh_declared() -> None:
-    """Reconcile the declared side of the register (see services.reconcile)."""
-    from conflicts.services import reconcile
+    """Reconcile the declared side of the register (see services.register_reconcile)."""
+    from conflicts.services import register_reconcile
 
-    reconcile()
+    register_reconcile()
 
 
 def schedule_refresh(raw: bool = False, **_: Any) -> None:
@@ -53,10 +52,10 @@ def schedule_refresh(raw: bool = False, **_: Any) -> None:
     transaction.on_commit(run_once, robust=True)
 
 
-for model in (Goal, ImpactLink, _CYCLE_MODEL):
-    receiver(post_save, sender=model, dispatch_uid=f"conflicts-save-{model}")(
+for model in (Goal, ImpactLink, Cycle):
+    receiver(post_save, sender=model, dispatch_uid=f"conflicts-save-{model.__name__}")(
         schedule_refresh
     )
-    receiver(post_delete, sender=model, dispatch_uid=f"conflicts-delete-{model}")(
-        schedule_refresh
-    )
+    receiver(
+        post_delete, sender=model, dispatch_uid=f"conflicts-delete-{model.__name__}"
+    )(schedule_refresh)

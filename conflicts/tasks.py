@@ -86,7 +86,7 @@ def detection_chord_failed_task(
 
     run = DetectionRun.objects.filter(pk=run_id).first()
     if run is not None:
-        services.fail_run(run, f"A detection block failed: {exc!r}"[:5000])
+        services.detection_run_fail(run, f"A detection block failed: {exc!r}"[:5000])
 
 
 @shared_task(name="conflicts.scan_detection_block", **DATABASE_RETRY)
@@ -153,7 +153,7 @@ def merge_detection_blocks_task(
         cache.delete(_matrix_key(run_id))
         return "finished"
     except Exception as error:
-        services.fail_run(run, f"{type(error).__name__}: {error}")
+        services.detection_run_fail(run, f"{type(error).__name__}: {error}")
         raise
 
 
@@ -167,6 +167,6 @@ def nightly_detection_task() -> int | None:
     """
     from conflicts import services
 
-    return services.create_scheduled_run(
+    return services.detection_run_schedule(
         enqueue=lambda run: detect_conflicts_task.delay(run.pk)
     )

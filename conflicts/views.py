@@ -63,7 +63,7 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
         status = request.POST.get("status", "")
         note = request.POST.get("note", "")
         try:
-            services.transition(
+            services.conflict_transition(
                 conflict=conflict, user=request.user, status=status, note=note
             )
         except ValidationError as error:

@@ -1,13 +1,13 @@
-"""Template context shared by the report pages."""
+"""Template context shared by the site's pages."""
 
 from django.http import HttpRequest
 
-from core.roles import is_cco, is_silo_manager
+from core import navigation as site_navigation
 
 
-def roles(request: HttpRequest) -> dict[str, bool]:
-    """Say which report links the signed-in user may follow."""
+def navigation(request: HttpRequest) -> dict[str, list[tuple[str, str]]]:
+    """The header links the signed-in user may follow (see core.navigation)."""
     user = getattr(request, "user", None)
-    if user is None:
-        return {"user_is_cco": False, "user_is_silo_manager": False}
-    return {"user_is_cco": is_cco(user), "user_is_silo_manager": is_silo_manager(user)}
+    if user is None or not user.is_authenticated:
+        return {"navigation": []}
+    return {"navigation": site_navigation.links_for(user)}

@@ -8,3 +8,8 @@ class GoalsConfig(AppConfig):
     def ready(self) -> None:
         # New measurements of contributing KPIs ask for a roll-up (see signals).
         from goals import signals  # noqa: F401
+        from goals.checks import band_goals_block_direction_change
+        from metrics.models import DIRECTION_CHANGE_CHECKS
+
+        if band_goals_block_direction_change not in DIRECTION_CHANGE_CHECKS:
+            DIRECTION_CHANGE_CHECKS.append(band_goals_block_direction_change)

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
+from cycles.models import Cycle
 from goals import progress
 from metrics.models import Measurement
 
@@ -122,7 +123,7 @@ FROM (
         ON goal.kpi_id = measurement.kpi_id
         AND measurement.period >= goal.period_start
         AND measurement.period <= goal.period_end
-    LEFT OUTER JOIN planning_planningcycle AS goal_cycle
+    LEFT OUTER JOIN {cycle_table} AS goal_cycle
         ON goal_cycle.id = goal.cycle_id
     WHERE {inner}
     WINDOW goal_to_date AS (PARTITION BY goal.id ORDER BY measurement.period)
@@ -130,7 +131,7 @@ FROM (
 WHERE NOT EXISTS (
     SELECT 1
     FROM goals_goal AS later_goal
-    INNER JOIN planning_planningcycle AS later_cycle
+    INNER JOIN {cycle_table} AS later_cycle
         ON later_cycle.id = later_goal.cycle_id
     WHERE later_goal.kpi_id = figure.kpi_id
         AND figure.period >= later_goal.period_start
@@ -141,17 +142,20 @@ WHERE NOT EXISTS (
 """
 _ORDER = " ORDER BY figure.kpi_key, figure.period"
 
+#: The cycle's table, from its model (it moved once, when the cycle moved down). The
+#: only name formatted into these statements; every value is a bound parameter.
+_CYCLE_TABLE = Cycle._meta.db_table
 _CYCLE_KPIS = (
-    "kpi.id IN (SELECT cycle_goal.kpi_id FROM goals_goal AS cycle_goal"
-    " INNER JOIN planning_planningcycle AS named_cycle"
+    "kpi.id IN (SELECT cycle_goal.kpi_id FROM goals_goal AS cycle_goal"  # noqa: S608
+    f" INNER JOIN {_CYCLE_TABLE} AS named_cycle"
     " ON named_cycle.id = cycle_goal.cycle_id WHERE named_cycle.name = %(cycle)s)"
 )
 _CYCLE_START = (
-    "(SELECT named_cycle.start_date FROM planning_planningcycle AS named_cycle"
+    f"(SELECT named_cycle.start_date FROM {_CYCLE_TABLE} AS named_cycle"  # noqa: S608
     " WHERE named_cycle.name = %(cycle)s)"
 )
 _CYCLE_END = (
-    "(SELECT named_cycle.end_date FROM planning_planningcycle AS named_cycle"
+    f"(SELECT named_cycle.end_date FROM {_CYCLE_TABLE} AS named_cycle"  # noqa: S608
     " WHERE named_cycle.name = %(cycle)s)"
 )
 _INNER_FILTERS = {
@@ -281,6 +285,7 @@ class FigureQuery:
         sql = _SELECT.format(
             inner=_where(_INNER_FILTERS, params),
             outer=_where(_OUTER_FILTERS, params),
+            cycle_table=_CYCLE_TABLE,
         )
         if connection.vendor == "sqlite":
             # SQLite's many-argument max() is PostgreSQL's GREATEST (no argument of

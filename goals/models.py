@@ -1,8 +1,7 @@
 """Silo goals on KPIs, and cross-silo shared goals built from weighted contributions.
 
-A goal belongs to a planning cycle. The cycle is referenced by name ("planning.PlanningCycle")
-so that the Python imports still run one way, planning -> goals -> metrics: goals read a
-cycle's fields through the relation but never import planning code.
+A goal belongs to a cycle (``cycles.Cycle``, below this app), and is locked with it
+once the cycle commits.
 """
 
 from django.conf import settings
@@ -18,46 +17,9 @@ from core.bounds import (
     magnitude_check,
     validate_magnitude,
 )
+from cycles.models import Cycle, cycle_is_locked, locked_message, stored_cycle_lock
 from metrics import periods
 from metrics.models import KPI, Direction
-
-#: The phases (planning.models.Phase) in which a cycle's plan is locked: committed,
-#: and closed. Goals, shared goals, contributions and guardrails of such a cycle change
-#: only after the CCO team reopens it (committed -> aligning, with a reason).
-LOCKED_PHASES = ("committed", "closed")
-#: The phases in which silo managers enter and change their own silos' goals.
-MANAGER_PHASES = ("proposing", "aligning")
-
-
-def locked_message(cycle: models.Model, what: str) -> str:
-    """Say why ``what`` of a committed or closed ``cycle`` cannot change."""
-    return (
-        f"The cycle {cycle} is {cycle.phase}: its {what} are locked. The CCO team can "  # type: ignore[attr-defined]
-        "reopen it (committed -> aligning) with a reason."
-    )
-
-
-def stored_cycle_lock(
-    model: type[models.Model], pk: int | None, noun: str, plural: str
-) -> str:
-    """Say why the stored ``model`` row ``pk`` may not change (its cycle, as stored, is
-    committed or closed), or return "" when it may: moving a row out of a locked cycle
-    is a change of that cycle's plan too."""
-    if pk is None:
-        return ""
-    stored = (
-        model._default_manager.filter(pk=pk)
-        .values_list("cycle__phase", "cycle__name")
-        .first()
-    )
-    if stored is None or stored[0] not in LOCKED_PHASES:
-        return ""
-    return f"This {noun} belongs to {stored[1]}, which is {stored[0]}: its {plural} are locked."
-
-
-def cycle_is_locked(cycle: models.Model | None) -> bool:
-    """Return whether ``cycle`` (a planning cycle) is committed or closed."""
-    return cycle is not None and cycle.phase in LOCKED_PHASES  # type: ignore[attr-defined]
 
 
 class Goal(models.Model):
@@ -68,9 +30,7 @@ class Goal(models.Model):
     (``target_low``..``target_high``) instead of a single target.
     """
 
-    cycle = models.ForeignKey(
-        "planning.PlanningCycle", on_delete=models.PROTECT, related_name="goals"
-    )
+    cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="goals")
     kpi = models.ForeignKey(
         KPI, on_delete=models.PROTECT, related_name="goals", verbose_name="KPI"
     )
@@ -257,7 +217,7 @@ class SharedGoal(models.Model):
     """
 
     cycle = models.ForeignKey(
-        "planning.PlanningCycle", on_delete=models.PROTECT, related_name="shared_goals"
+        Cycle, on_delete=models.PROTECT, related_name="shared_goals"
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)

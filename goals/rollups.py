@@ -22,6 +22,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.bounds import LONG_TEXT_MAX, finite_json
+from cycles.models import Phase
 from goals import progress
 from goals.models import (
     Contribution,
@@ -43,14 +44,12 @@ logger = logging.getLogger(__name__)
 ROLLUP_LOCK = 0x6475_6376
 #: Cache key that coalesces the roll-ups a burst of uploads asks for into one.
 PENDING_KEY = "goals:rollup:pending"
-#: A cycle in this phase is over: its shared goals are not rolled up any more.
-CLOSED_PHASE = "closed"
 
 
 def open_shared_goals() -> list[SharedGoal]:
     """Return the shared goals of cycles that are not closed, with their cycle."""
     return list(
-        SharedGoal.objects.exclude(cycle__phase=CLOSED_PHASE)
+        SharedGoal.objects.exclude(cycle__phase=Phase.CLOSED)
         .select_related("cycle")
         .order_by("id")
     )
@@ -166,7 +165,7 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
     return computed
 
 
-def rollup(
+def shared_goals_rollup(
     *,
     reason: str = RollupRun.Reason.SCHEDULE,
     day: dt.date | None = None,
@@ -301,7 +300,7 @@ def contributing(kpi_ids: Iterable[int]) -> bool:
     kpi_ids = list(kpi_ids)
     if not kpi_ids:
         return False
-    open_cycle = ~Q(shared_goal__cycle__phase=CLOSED_PHASE)
+    open_cycle = ~Q(shared_goal__cycle__phase=Phase.CLOSED)
     return (
         Contribution.objects.filter(open_cycle, goal__kpi_id__in=kpi_ids).exists()
         or Guardrail.objects.filter(open_cycle, kpi_id__in=kpi_ids).exists()
@@ -314,13 +313,13 @@ def requested_changes() -> int:
     return row or 0
 
 
-def demand_rollup() -> None:
+def rollup_demand() -> None:
     """Record in PostgreSQL that contributing data changed (see RollupDemand)."""
     if not RollupDemand.objects.filter(pk=1).update(requested=F("requested") + 1):
         RollupDemand.objects.get_or_create(pk=1, defaults={"requested": 1})
 
 
-def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
+def rollup_schedule(kpi_ids: Iterable[int]) -> bool:
     """Record the demand and ask for a roll-up shortly, once for a burst of uploads;
     return whether this call enqueued it.
 
@@ -331,7 +330,7 @@ def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
     """
     if not contributing(kpi_ids):
         return False
-    demand_rollup()
+    rollup_demand()
     try:
         if not cache.add(PENDING_KEY, 1, timeout=settings.ROLLUP_COALESCE_SECONDS * 10):
             return False
@@ -344,7 +343,7 @@ def schedule_rollup(kpi_ids: Iterable[int]) -> bool:
     return True
 
 
-def reschedule() -> None:
+def rollup_reschedule() -> None:
     """Enqueue another roll-up: one asked for by uploads found the lock taken, and the
     run holding it may have read the data before those uploads committed.
 
@@ -380,5 +379,5 @@ def rollup_is_behind() -> bool:
     ).exists()
     return (
         never_rolled_up
-        and SharedGoal.objects.exclude(cycle__phase=CLOSED_PHASE).exists()
+        and SharedGoal.objects.exclude(cycle__phase=Phase.CLOSED).exists()
     )

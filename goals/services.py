@@ -8,15 +8,8 @@ from django.db import transaction
 
 from core.roles import User, is_cco
 from core.services import recorded_delete, validated_save
-from goals.models import (
-    MANAGER_PHASES,
-    Contribution,
-    Goal,
-    Guardrail,
-    SharedGoal,
-    cycle_is_locked,
-    locked_message,
-)
+from cycles.models import MANAGER_PHASES, cycle_is_locked, cycles_lock, locked_message
+from goals.models import Contribution, Goal, Guardrail, SharedGoal
 
 
 def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:
@@ -26,24 +19,17 @@ def goal_save(*, user: User, goal: Goal | None = None, **fields: Any) -> Goal:
     also in draft. A committed or closed cycle's goals are locked for everyone (the
     model refuses them).
     """
-    check_manager_phase(user, goal.cycle if goal is not None else None)
+    _check_manager_phase(user, goal.cycle if goal is not None else None)
     if "cycle" in fields:
-        check_manager_phase(user, fields["cycle"])
+        _check_manager_phase(user, fields["cycle"])
     with transaction.atomic():
         # Hold the cycle's row as a commit does, so that no goal changes past the
         # commit gate while the cycle commits.
-        lock_cycles(goal.cycle_id if goal is not None else None, fields.get("cycle"))
+        cycles_lock(goal.cycle_id if goal is not None else None, fields.get("cycle"))
         return validated_save(instance=goal or Goal(), user=user, **fields)
 
 
-def lock_cycles(*cycles: Any) -> None:
-    """Lock the rows of these planning cycles (ids or instances) until commit."""
-    ids = sorted({getattr(c, "pk", c) for c in cycles if c is not None})
-    if ids:
-        list(Cycle.objects.select_for_update().filter(pk__in=ids).values_list("pk"))
-
-
-def check_manager_phase(user: User, cycle: Any) -> None:
+def _check_manager_phase(user: User, cycle: Any) -> None:
     """Refuse a silo manager's goal write outside the proposing and aligning phases."""
     if cycle is None or is_cco(user) or cycle_is_locked(cycle):
         return  # the CCO team may; a locked cycle is refused by the model's own rule
@@ -56,16 +42,12 @@ def check_manager_phase(user: User, cycle: Any) -> None:
         )
 
 
-#: Goals refer to cycles by model reference only (imports run planning -> goals).
-Cycle = Goal._meta.get_field("cycle").related_model
-
-
 def goal_delete(*, user: User, goal: Goal) -> None:
     """Delete ``goal`` unless its cycle's plan is locked (or the manager's phase
     rule refuses it)."""
     if cycle_is_locked(goal.cycle):
         raise ValidationError({"cycle": locked_message(goal.cycle, "goals")})
-    check_manager_phase(user, goal.cycle)
+    _check_manager_phase(user, goal.cycle)
     recorded_delete(instance=goal, user=user)
 
 

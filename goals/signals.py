@@ -11,4 +11,4 @@ from metrics.signals import measurements_changed
 @receiver(measurements_changed, dispatch_uid="goals-rollup-on-measurements")
 def rollup_after_measurements(*, kpi_ids: list[int], **_: Any) -> None:
     """Schedule one coalesced roll-up (sent after commit, so the task sees the rows)."""
-    rollups.schedule_rollup(kpi_ids)
+    rollups.rollup_schedule(kpi_ids)

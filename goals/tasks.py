@@ -13,7 +13,7 @@ from goals.models import RollupRun
 
 @shared_task(name="goals.rollup_shared_goals", **DATABASE_RETRY)
 def rollup_shared_goals_task(reason: str = RollupRun.Reason.SCHEDULE) -> str:
-    """Snapshot every open cycle's shared goals for today (see goals.rollups.rollup).
+    """Snapshot every open cycle's shared goals for today (see goals.rollups.shared_goals_rollup).
 
     Safe to run twice or concurrently: the same day's snapshot is replaced, and a run
     that finds another holding the lock records itself as skipped. A skipped run asked
@@ -21,12 +21,12 @@ def rollup_shared_goals_task(reason: str = RollupRun.Reason.SCHEDULE) -> str:
     """
     from goals import rollups
 
-    run = rollups.rollup(reason=reason)
+    run = rollups.shared_goals_rollup(reason=reason)
     if (
         run.status == RollupRun.Status.SKIPPED
         and reason == RollupRun.Reason.MEASUREMENTS
     ):
-        rollups.reschedule()
+        rollups.rollup_reschedule()
     return run.status
 
 
@@ -37,4 +37,4 @@ def rollup_catch_up_task() -> str:
 
     if not rollups.rollup_is_behind():
         return "up to date"
-    return rollups.rollup(reason=RollupRun.Reason.CATCH_UP).status
+    return rollups.shared_goals_rollup(reason=RollupRun.Reason.CATCH_UP).status

@@ -1,5 +1,7 @@
 """Silos, their KPIs and measurements, and declared cross-silo impact links."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
@@ -63,6 +65,13 @@ class Aggregation(models.TextChoices):
     SUM = "sum", "Sum"
     MEAN = "mean", "Mean"
     LAST = "last", "Last value"
+
+
+#: What a change of a KPI's direction would break, registered by the apps that build on
+#: KPIs (goals: a goal sets a target, or a band, by the KPI's direction). Each check
+#: takes the KPI, with its new direction, and the stored direction, and returns why the
+#: change is refused, or "" when nothing depends on it. KPIs know nothing of goals.
+DIRECTION_CHANGE_CHECKS: list[Callable[["KPI", str], str]] = []
 
 
 class KPI(models.Model):
@@ -166,21 +175,11 @@ class KPI(models.Model):
                 "The silo and slug of a KPI cannot change: its key "
                 f"{self.key!r} is in use by reports and imports."
             )
-        is_band = {frozen["direction"], self.direction} & {Direction.TARGET_BAND}
-        if (
-            frozen["direction"] != self.direction and is_band and self.goals.exists()  # type: ignore[attr-defined]
-        ):
-            raise ValidationError(
-                {
-                    "direction": "Goals on this KPI set a "
-                    + (
-                        "band"
-                        if frozen["direction"] == Direction.TARGET_BAND
-                        else "target"
-                    )
-                    + "; change or delete them before switching to or from a target band."
-                }
-            )
+        if frozen["direction"] != self.direction:
+            for check in DIRECTION_CHANGE_CHECKS:
+                problem = check(self, frozen["direction"])
+                if problem:
+                    raise ValidationError({"direction": problem})
         if frozen["frequency"] != self.frequency and self.measurements.exists():  # type: ignore[attr-defined]
             raise ValidationError(
                 {

@@ -3,6 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -10,15 +11,16 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, 
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
+from cycles.models import Cycle
 from goals.admin import LockedCycleAdminMixin
 from metrics.admin import HistoryAdmin
 from planning.models import (
     FundingAllocation,
-    PlanningCycle,
     Priority,
     ReadinessAnswer,
     Responsibility,
     SignOff,
+    budget_problem,
     over_budget_message,
 )
 
@@ -77,8 +79,24 @@ class BudgetGuardMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
-@admin.register(PlanningCycle)
-class PlanningCycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
+class CycleForm(forms.ModelForm):
+    """The cycle's own fields, with the workflow's rule that a budget never falls
+    below what the cycle has already allocated."""
+
+    class Meta:
+        model = Cycle
+        fields = ["name", "start_date", "end_date", "budget", "currency", "silos"]
+
+    def clean_budget(self) -> Decimal | None:
+        budget = self.cleaned_data.get("budget")
+        problem = budget_problem(self.instance, budget)
+        if problem:
+            raise ValidationError(problem)
+        return budget
+
+
+@admin.register(Cycle)
+class CycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
     list_display = [
         "name",
         "phase",
@@ -88,6 +106,7 @@ class PlanningCycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
         "allocated_display",
         "sign_off_count",
     ]
+    form = CycleForm
     list_filter = ["phase"]
     search_fields = ["name"]
     filter_horizontal = ["silos"]
@@ -96,10 +115,10 @@ class PlanningCycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
     # commit gate and the reopening reason are enforced.
     readonly_fields = ["phase"]
 
-    def cycle_of(self, obj: PlanningCycle) -> PlanningCycle:
+    def cycle_of(self, obj: Cycle) -> Cycle:
         return obj
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[PlanningCycle]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cycle]:
         return (
             super()
             .get_queryset(request)
@@ -125,15 +144,15 @@ class PlanningCycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
         )
 
     @admin.display(description="Budget", ordering="budget")
-    def budget_display(self, cycle: PlanningCycle) -> str:
+    def budget_display(self, cycle: Cycle) -> str:
         return f"{cycle.budget:,.2f} {cycle.currency}"
 
     @admin.display(description="Allocated", ordering="allocated")
-    def allocated_display(self, cycle: PlanningCycle) -> str:
+    def allocated_display(self, cycle: Cycle) -> str:
         return f"{cycle.allocated or 0:,.2f} {cycle.currency}"  # type: ignore[attr-defined]
 
     @admin.display(description="Sign-offs", ordering="sign_off_total")
-    def sign_off_count(self, cycle: PlanningCycle) -> int:
+    def sign_off_count(self, cycle: Cycle) -> int:
         return cycle.sign_off_total or 0  # type: ignore[attr-defined]
 
 

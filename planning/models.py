@@ -1,4 +1,5 @@
-"""The annual "start united" planning cycle: priorities, responsibilities, funding, sign-offs."""
+"""The annual "start united" workflow on a cycle: priorities, responsibilities, funding,
+sign-offs and the readiness answers. The cycle itself (``cycles.Cycle``) sits below."""
 
 from decimal import Decimal
 
@@ -6,88 +7,54 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q, Sum
+from django.db.models import Q, Sum
 from simple_history.models import HistoricalRecords
 
 from core.bounds import LONG_TEXT_MAX, length_check
-from goals.models import cycle_is_locked, locked_message, stored_cycle_lock
+from cycles.models import (
+    Cycle,
+    Phase,
+    cycle_is_locked,
+    locked_message,
+    stored_cycle_lock,
+)
 from metrics.models import Silo
 
+#: Forward moves, one phase at a time; committed -> aligning reopens (with a reason).
+FORWARD = {
+    Phase.DRAFT: Phase.PROPOSING,
+    Phase.PROPOSING: Phase.ALIGNING,
+    Phase.ALIGNING: Phase.COMMITTED,
+    Phase.COMMITTED: Phase.CLOSED,
+}
+REOPEN = (Phase.COMMITTED, Phase.ALIGNING)
 
-class Phase(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    PROPOSING = "proposing", "Proposing"
-    ALIGNING = "aligning", "Aligning"
-    COMMITTED = "committed", "Committed"
-    CLOSED = "closed", "Closed"
+
+def allocated_total(cycle: Cycle, *, excluding: models.Model | None = None) -> Decimal:
+    """Return the sum of ``cycle``'s funding allocations (minus ``excluding``)."""
+    allocations = FundingAllocation.objects.filter(priority__cycle=cycle)
+    if excluding is not None and excluding.pk is not None:
+        allocations = allocations.exclude(pk=excluding.pk)
+    return allocations.aggregate(total=Sum("amount"))["total"] or Decimal("0")
 
 
-class PlanningCycle(models.Model):
-    """One planning cycle (for example "FY2027") that the silo leaders go through together.
-
-    ``silos`` are the participating silos: each must sign off before the cycle commits.
+def budget_problem(cycle: Cycle, budget: Decimal | None) -> str:
+    """Say why ``budget`` is too small for what ``cycle`` has already allocated, or
+    return "" when it covers the allocations. The cycle's own model knows nothing of
+    funding: the admin form and the cycle service ask here before they save a budget.
     """
-
-    name = models.CharField(max_length=50, unique=True)
-    start_date = models.DateField()
-    end_date = models.DateField()
-    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.DRAFT)
-    budget = models.DecimalField(
-        max_digits=16,
-        decimal_places=2,
-        default=Decimal("0"),
-        validators=[MinValueValidator(Decimal("0"))],
+    if cycle.pk is None or budget is None:
+        return ""
+    allocated = allocated_total(cycle)
+    if allocated <= budget:
+        return ""
+    return (
+        f"{money(allocated, cycle.currency)} is already allocated; the budget cannot "
+        f"fall to {money(budget, cycle.currency)}. Reduce the allocations first."
     )
-    currency = models.CharField(max_length=3, default="EUR", help_text="ISO 4217 code.")
-    silos = models.ManyToManyField(
-        Silo, blank=True, related_name="cycles", help_text="Participating silos."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    history = HistoricalRecords(m2m_fields=[silos])
-
-    class Meta:
-        ordering = ["-start_date"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(start_date__lt=F("end_date")),
-                name="cycle_dates_in_order",
-                violation_error_message="The cycle must end after it starts.",
-            ),
-            models.CheckConstraint(
-                condition=Q(budget__gte=0), name="cycle_budget_not_negative"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        super().clean()
-        if self.pk is not None and self.budget is not None:
-            allocated = self.allocated_total()
-            if allocated > self.budget:
-                raise ValidationError(
-                    {
-                        "budget": f"{money(allocated, self.currency)} is already "
-                        f"allocated; the budget cannot fall to "
-                        f"{money(self.budget, self.currency)}. Reduce the allocations "
-                        "first."
-                    }
-                )
-
-    def allocated_total(self, *, excluding: models.Model | None = None) -> Decimal:
-        """Return the sum of the cycle's funding allocations (minus ``excluding``)."""
-        allocations = FundingAllocation.objects.filter(priority__cycle=self)
-        if excluding is not None and excluding.pk is not None:
-            allocations = allocations.exclude(pk=excluding.pk)
-        return allocations.aggregate(total=Sum("amount"))["total"] or Decimal("0")
 
 
-def over_budget_message(
-    cycle: "PlanningCycle", others: Decimal, amount: Decimal
-) -> str:
+def over_budget_message(cycle: Cycle, others: Decimal, amount: Decimal) -> str:
     """Say by how much an allocation of ``amount`` would overrun ``cycle``'s budget."""
     total = others + amount
     return (
@@ -108,7 +75,7 @@ class Priority(models.Model):
     """A ranked priority of the cycle, with one accountable silo."""
 
     cycle = models.ForeignKey(
-        PlanningCycle, on_delete=models.CASCADE, related_name="priorities"
+        Cycle, on_delete=models.CASCADE, related_name="priorities"
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=LONG_TEXT_MAX)
@@ -224,7 +191,7 @@ class FundingAllocation(models.Model):
         cycle = self.priority.cycle
         if cycle_is_locked(cycle):
             raise ValidationError(locked_message(cycle, "funding allocations"))
-        others = cycle.allocated_total(excluding=self)
+        others = allocated_total(cycle, excluding=self)
         if others + self.amount > cycle.budget:
             raise ValidationError(
                 {"amount": over_budget_message(cycle, others, self.amount)}
@@ -234,9 +201,7 @@ class FundingAllocation(models.Model):
 class SignOff(models.Model):
     """A silo leader's agreement to the cycle's plan."""
 
-    cycle = models.ForeignKey(
-        PlanningCycle, on_delete=models.CASCADE, related_name="sign_offs"
-    )
+    cycle = models.ForeignKey(Cycle, on_delete=models.CASCADE, related_name="sign_offs")
     silo = models.ForeignKey(Silo, on_delete=models.PROTECT, related_name="sign_offs")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sign_offs"
@@ -275,7 +240,7 @@ class ReadinessAnswer(models.Model):
     """
 
     cycle = models.ForeignKey(
-        PlanningCycle, on_delete=models.CASCADE, related_name="readiness_answers"
+        Cycle, on_delete=models.CASCADE, related_name="readiness_answers"
     )
     number = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(11)]

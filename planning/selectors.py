@@ -2,6 +2,8 @@
 the cycle page shows each role."""
 
 import datetime as dt
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +11,7 @@ from django.db.models import (
     Case,
     DecimalField,
     FloatField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -26,7 +29,8 @@ from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list, severity_rank
 from core.roles import User
-from goals.models import Goal, Guardrail, SharedGoalSnapshot
+from cycles.models import Cycle, Phase
+from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
 from goals.selectors import (
     goal_attainment,
     goal_list_with_actuals,
@@ -34,19 +38,19 @@ from goals.selectors import (
 )
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by, silo_ids_of_part
-from planning import charts, readiness, services
+from planning import charts, readiness
 from planning.models import (
+    FORWARD,
     Answer,
     FundingAllocation,
-    Phase,
-    PlanningCycle,
     Priority,
     ReadinessAnswer,
+    Responsibility,
     SignOff,
 )
 
 
-def cycle_list() -> QuerySet[PlanningCycle]:
+def cycle_list() -> QuerySet[Cycle]:
     """Return cycles with ``allocated`` (funding total) and ``readiness_score``
     annotated, and their priorities, RACI, funding and sign-offs prefetched."""
     allocated = (
@@ -72,7 +76,7 @@ def cycle_list() -> QuerySet[PlanningCycle]:
         )
         .values("total")
     )
-    return PlanningCycle.objects.annotate(
+    return Cycle.objects.annotate(
         allocated=Coalesce(
             Subquery(
                 allocated, output_field=DecimalField(max_digits=16, decimal_places=2)
@@ -94,7 +98,7 @@ def cycle_list() -> QuerySet[PlanningCycle]:
     )
 
 
-def readiness_summary(cycle: PlanningCycle) -> dict[str, Any]:
+def readiness_summary(cycle: Cycle) -> dict[str, Any]:
     """Return every statement with the cycle's answer (None: unanswered) and the score."""
     stored = {
         answer.number: answer
@@ -126,7 +130,7 @@ def readiness_summary(cycle: PlanningCycle) -> dict[str, Any]:
 TREND_DAYS = 120
 
 
-def cycle_page(*, cycle: PlanningCycle, user: User) -> dict[str, Any]:
+def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
     """Return what the cycle page shows ``user``: the CCO team everything (the commit
     gate included), a silo manager their own silos' part."""
     mine = silo_ids_of_part(user)
@@ -135,7 +139,7 @@ def cycle_page(*, cycle: PlanningCycle, user: User) -> dict[str, Any]:
     participants = list(cycle.silos.all())
     signable = silo_ids_managed_by(user)
     signed = {sign_off.silo_id: sign_off for sign_off in cycle.sign_offs.all()}
-    changed = services.plan_changed_at(cycle)
+    changed = plan_changed_at(cycle)
     sign_off_rows = [
         {
             "silo": silo,
@@ -221,11 +225,11 @@ def cycle_page(*, cycle: PlanningCycle, user: User) -> dict[str, Any]:
 
     # The commit gate is the CCO team's view; a manager sees their own part.
     blockers = (
-        services.commit_blockers(cycle, changed=changed)
+        commit_blockers(cycle, changed=changed)
         if cco and cycle.phase == Phase.ALIGNING
         else []
     )
-    next_phase = services.FORWARD.get(cycle.phase)
+    next_phase = FORWARD.get(cycle.phase)
     return dict(
         cycle=cycle,
         cco=cco,
@@ -249,3 +253,109 @@ def cycle_page(*, cycle: PlanningCycle, user: User) -> dict[str, Any]:
         phases=Phase.choices,
         statements=readiness.STATEMENTS,
     )
+
+
+# --- The commit gate ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a cycle cannot commit yet, said so that someone can act on it."""
+
+    kind: str  # "sign_off", "conflict" or "participants"
+    message: str
+    silo: str | None = None
+    conflict: int | None = None
+
+
+def commit_blockers(
+    cycle: Cycle, *, changed: datetime | object | None = ...
+) -> list[Blocker]:
+    """Return what stops ``cycle`` from committing (empty: it may commit).
+
+    Every participating silo must have signed off, and no high-severity conflict that
+    is still open or acknowledged (not stale) may involve a KPI with a goal of this
+    cycle, on either side. An accepted trade-off (with its note) no longer blocks.
+    ``changed`` is :func:`plan_changed_at` when the caller has it already (... : not
+    known yet; None: the cycle has no plan).
+    """
+    blockers: list[Blocker] = []
+    participants = list(cycle.silos.order_by("position", "name"))
+    if not participants:
+        blockers.append(
+            Blocker(
+                kind="participants",
+                message="The cycle has no participating silos: add them first.",
+            )
+        )
+    signed = dict(cycle.sign_offs.values_list("silo_id", "signed_at"))
+    if changed is ...:
+        changed = plan_changed_at(cycle)
+    for silo in participants:
+        if silo.pk not in signed:
+            blockers.append(
+                Blocker(
+                    kind="sign_off",
+                    silo=silo.slug,
+                    message=f"{silo.name} has not signed off.",
+                )
+            )
+        elif changed is not None and signed[silo.pk] < changed:
+            blockers.append(
+                Blocker(
+                    kind="sign_off",
+                    silo=silo.slug,
+                    message=f"{silo.name} signed off before the plan last changed "
+                    f"({changed:%Y-%m-%d %H:%M} UTC) and must sign off again.",
+                )
+            )
+    kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
+    conflicts = (
+        conflict_list()
+        .filter(
+            Q(leader_kpi__in=kpis) | Q(affected_kpi__in=kpis),
+            severity=Severity.HIGH,
+            stale=False,
+            status__in=[ConflictStatus.OPEN, ConflictStatus.ACKNOWLEDGED],
+        )
+        .order_by("id")
+    )
+    for conflict in conflicts:
+        blockers.append(
+            Blocker(
+                kind="conflict",
+                conflict=conflict.pk,
+                message=(
+                    f"High-severity conflict {conflict.pk} is {conflict.status}: "
+                    f"{conflict.leader_kpi.key} hurts {conflict.affected_kpi.key}. "
+                    "Resolve it, dismiss it, or accept it as a trade-off with a note."
+                ),
+            )
+        )
+    return blockers
+
+
+def plan_changed_at(cycle: Cycle) -> datetime | None:
+    """Return when the cycle's plan last changed: any goal, shared goal, contribution,
+    guardrail, priority, RACI role or funding allocation of the cycle created, changed
+    or deleted (from their history, which keeps deletions too). None: no plan yet.
+    """
+    shared = SharedGoal.history.model.objects.filter(cycle_id=cycle.pk).values("id")
+    ranked = Priority.history.model.objects.filter(cycle_id=cycle.pk).values("id")
+    parts = [
+        Goal.history.model.objects.filter(cycle_id=cycle.pk),
+        SharedGoal.history.model.objects.filter(cycle_id=cycle.pk),
+        Contribution.history.model.objects.filter(shared_goal_id__in=shared),
+        Guardrail.history.model.objects.filter(shared_goal_id__in=shared),
+        Priority.history.model.objects.filter(cycle_id=cycle.pk),
+        Responsibility.history.model.objects.filter(priority_id__in=ranked),
+        FundingAllocation.history.model.objects.filter(priority_id__in=ranked),
+    ]
+    latest = [part.aggregate(latest=Max("history_date"))["latest"] for part in parts]
+    return max((when for when in latest if when is not None), default=None)
+
+
+def sign_off_is_current(cycle: Cycle, signed_at: datetime) -> bool:
+    """Return whether a sign-off given at ``signed_at`` agreed to the current plan."""
+    changed = plan_changed_at(cycle)
+    return changed is None or signed_at >= changed

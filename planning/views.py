@@ -18,9 +18,9 @@ from django.views.generic import TemplateView
 
 from core.roles import is_cco, is_silo_manager
 from core.web import LoginThenRoleMixin
+from cycles.models import Cycle
 from metrics.models import Silo
 from planning import readiness, services
-from planning.models import PlanningCycle
 from planning.selectors import cycle_list, cycle_page
 
 #: How many days of snapshots the trend chart shows.
@@ -56,7 +56,7 @@ class CycleListView(PlannersOnlyMixin, TemplateView):
 class CycleDetailView(PlannersOnlyMixin, TemplateView):
     template_name = "planning/cycle.html"
 
-    def get_cycle(self) -> PlanningCycle:
+    def get_cycle(self) -> Cycle:
         return get_object_or_404(cycle_list(), pk=self.kwargs["pk"])
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
             if action == "phase":
                 if not is_cco(user):
                     raise PermissionDenied("Only the CCO team moves the phase.")
-                services.move_phase(
+                services.cycle_phase_move(
                     cycle=cycle,
                     user=user,
                     phase=clean_text(request.POST, "phase", 20),
@@ -86,7 +86,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
                     Silo, slug=clean_text(request.POST, "silo", 40)
                 )
                 if action == "sign_off":
-                    services.sign_off(
+                    services.signoff_create(
                         cycle=cycle,
                         user=user,
                         silo=silo,
@@ -94,7 +94,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
                     )
                     done = f"{silo.name} signed off {cycle}."
                 else:
-                    services.withdraw_sign_off(cycle=cycle, user=user, silo=silo)
+                    services.signoff_withdraw(cycle=cycle, user=user, silo=silo)
                     done = f"{silo.name}'s sign-off was withdrawn."
             elif action == "readiness":
                 if not is_cco(user):
@@ -110,7 +110,7 @@ class CycleDetailView(PlannersOnlyMixin, TemplateView):
                     for number in range(1, len(readiness.STATEMENTS) + 1)
                     if request.POST.get(f"answer_{number}")
                 ]
-                services.save_readiness(cycle=cycle, user=user, answers=answers)
+                services.readiness_answers_save(cycle=cycle, user=user, answers=answers)
                 done = "The readiness answers are saved."
             else:
                 raise ValidationError({"action": f"Unknown action {action!r}."})

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from conflicts.models import Conflict, DetectionRun
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from cycles.models import Cycle
 from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
-from planning.models import PlanningCycle, Priority
+from planning.models import Priority
 
 ROLES_MIGRATION = importlib.import_module("planning.migrations.0002_roles")
 
@@ -128,7 +129,7 @@ class ImpactLinkFactory(factory.django.DjangoModelFactory):
 
 class CycleFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = PlanningCycle
+        model = Cycle
 
     name = factory.Sequence(lambda n: f"FY{2027 + n}")
     start_date = dt.date(2027, 1, 1)

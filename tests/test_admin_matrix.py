@@ -155,6 +155,7 @@ MATRIX: dict[str, list[Request]] = {
     "/admin/authtoken/": [get("/admin/authtoken/", (LOGIN, 404, 404, 404, 404, 200))],
     "/admin/metrics/": [get("/admin/metrics/", VIEW)],
     "/admin/goals/": [get("/admin/goals/", VIEW)],
+    "/admin/cycles/": [get("/admin/cycles/", VIEW)],
     "/admin/planning/": [get("/admin/planning/", VIEW)],
     #
     # Users: superusers only. {user} is a spare account, deleted by the SAVED cases.
@@ -580,67 +581,67 @@ MATRIX: dict[str, list[Request]] = {
     #
     # Planning cycles: the CCO team's; a committed cycle is read-only here (it is
     # reopened through the workflow). {cycle_empty} has no goals: it can be deleted.
-    "/admin/planning/planningcycle/": [
-        get("/admin/planning/planningcycle/", VIEW),
+    "/admin/cycles/cycle/": [
+        get("/admin/cycles/cycle/", VIEW),
         post(
-            "/admin/planning/planningcycle/",
+            "/admin/cycles/cycle/",
             bulk_delete("{cycle_empty}") | CONFIRM,
             (LOGIN, 200, 200, 200, SAVED, SAVED),
         ),
         post(
-            "/admin/planning/planningcycle/",
+            "/admin/cycles/cycle/",
             bulk_delete("{cycle_locked_empty}") | CONFIRM,
             (LOGIN, 200, 200, 200, 403, 403),
             "committed cycle",
         ),
     ],
-    "/admin/planning/planningcycle/add/": [
-        get("/admin/planning/planningcycle/add/", CCO),
-        post("/admin/planning/planningcycle/add/", {}, CCO),
+    "/admin/cycles/cycle/add/": [
+        get("/admin/cycles/cycle/add/", CCO),
+        post("/admin/cycles/cycle/add/", {}, CCO),
     ],
-    "/admin/planning/planningcycle/<path:object_id>/change/": [
-        get("/admin/planning/planningcycle/{cycle}/change/", VIEW),
-        post("/admin/planning/planningcycle/{cycle}/change/", {}, CCO),
+    "/admin/cycles/cycle/<path:object_id>/change/": [
+        get("/admin/cycles/cycle/{cycle}/change/", VIEW),
+        post("/admin/cycles/cycle/{cycle}/change/", {}, CCO),
         get(
-            "/admin/planning/planningcycle/{cycle_locked}/change/",
+            "/admin/cycles/cycle/{cycle_locked}/change/",
             VIEW,
             "committed cycle",
         ),
         post(
-            "/admin/planning/planningcycle/{cycle_locked}/change/",
+            "/admin/cycles/cycle/{cycle_locked}/change/",
             {},
             NOBODY,
             "committed cycle",
         ),
     ],
-    "/admin/planning/planningcycle/<path:object_id>/delete/": [
-        get("/admin/planning/planningcycle/{cycle_empty}/delete/", CCO),
-        post("/admin/planning/planningcycle/{cycle_empty}/delete/", CONFIRM, CCO_SAVES),
+    "/admin/cycles/cycle/<path:object_id>/delete/": [
+        get("/admin/cycles/cycle/{cycle_empty}/delete/", CCO),
+        post("/admin/cycles/cycle/{cycle_empty}/delete/", CONFIRM, CCO_SAVES),
         get(
-            "/admin/planning/planningcycle/{cycle_locked_empty}/delete/",
+            "/admin/cycles/cycle/{cycle_locked_empty}/delete/",
             NOBODY,
             "committed cycle",
         ),
         post(
-            "/admin/planning/planningcycle/{cycle_locked_empty}/delete/",
+            "/admin/cycles/cycle/{cycle_locked_empty}/delete/",
             CONFIRM,
             NOBODY,
             "committed cycle",
         ),
     ],
-    "/admin/planning/planningcycle/<path:object_id>/history/": [
-        get("/admin/planning/planningcycle/{cycle}/history/", VIEW)
+    "/admin/cycles/cycle/<path:object_id>/history/": [
+        get("/admin/cycles/cycle/{cycle}/history/", VIEW)
     ],
-    "/admin/planning/planningcycle/<object_id>/history/<version_id>/": [
-        get("/admin/planning/planningcycle/{cycle}/history/{cycle_version}/", VIEW),
+    "/admin/cycles/cycle/<object_id>/history/<version_id>/": [
+        get("/admin/cycles/cycle/{cycle}/history/{cycle_version}/", VIEW),
         post(
-            "/admin/planning/planningcycle/{cycle}/history/{cycle_version}/",
+            "/admin/cycles/cycle/{cycle}/history/{cycle_version}/",
             {},
             NOBODY,
         ),
     ],
-    "/admin/planning/planningcycle/<path:object_id>/": [
-        get("/admin/planning/planningcycle/{cycle}/", EVERYONE_MOVED)
+    "/admin/cycles/cycle/<path:object_id>/": [
+        get("/admin/cycles/cycle/{cycle}/", EVERYONE_MOVED)
     ],
     #
     # Priorities: the CCO team's, like their cycle.

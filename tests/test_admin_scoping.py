@@ -234,7 +234,7 @@ def test_manager_cannot_edit_silos_links_or_cycles(client, data, manager_a):
     for path in (
         "metrics/silo/add/",
         "metrics/impactlink/add/",
-        "planning/planningcycle/add/",
+        "cycles/cycle/add/",
         "goals/sharedgoal/add/",
     ):
         assert client.get(f"/admin/{path}").status_code == 403

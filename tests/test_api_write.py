@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from rest_framework.authtoken.models import Token
 
+from cycles.models import Cycle
 from goals.models import Contribution, Goal, SharedGoal
 from metrics.models import KPI, ImpactLink, Silo
-from planning.models import PlanningCycle
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -347,7 +347,7 @@ def test_cco_creates_a_cycle_whose_phase_starts_at_draft(api, world, cco):
     )
 
     assert response.status_code == 201
-    cycle = PlanningCycle.objects.get(name="FY2028")
+    cycle = Cycle.objects.get(name="FY2028")
     assert (cycle.phase, sorted(cycle.silos.values_list("slug", flat=True))) == (
         "draft",
         ["sales", "support"],

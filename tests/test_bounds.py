@@ -118,7 +118,7 @@ def test_the_largest_storable_values_break_no_api_read(api, extreme, reader):
 
 
 def test_the_largest_storable_values_roll_up(extreme):
-    run = rollups.rollup(day=dt.date(2027, 12, 31))
+    run = rollups.shared_goals_rollup(day=dt.date(2027, 12, 31))
 
     assert run.status == RollupRun.Status.DONE
     snapshot = extreme["shared"].snapshots.get()
@@ -145,7 +145,7 @@ def test_a_failed_rollup_is_recorded_with_its_error_in_the_admin_and_the_api(
         )
 
     with pytest.raises(Exception, match="snapshots are read-only today"):
-        rollups.rollup(day=dt.date(2027, 4, 2), reason=RollupRun.Reason.SCHEDULE)
+        rollups.shared_goals_rollup(day=dt.date(2027, 4, 2), reason=RollupRun.Reason.SCHEDULE)
 
     run = RollupRun.objects.get()
     assert (run.status, run.reason, run.day, run.shared_goals) == (
@@ -439,7 +439,7 @@ def test_a_run_lists_every_kpi_it_could_not_test_and_why(api, silo_a, silo_b, re
     ]
     Measurement.objects.bulk_create(rows)
 
-    run = conflict_services.run_as_command(
+    run = conflict_services.detection_run_now(
         max_lag=3, min_pairs=12, q_threshold=0.05, block_size=1000
     )
 

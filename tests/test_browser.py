@@ -233,7 +233,7 @@ def test_cco_reviews_a_conflict_in_the_report(page, live_server, cco, manager_a)
 
     company = standard_company()
     company.save()
-    run = services.run_as_command()
+    run = services.detection_run_now()
     assert run.conflicts_found == 1
     base_url = live_server.url
 
@@ -311,9 +311,9 @@ def test_cycle_page_for_the_cco_team_and_a_manager_signing_off(
     cycle = world["cycle"]
     cycle.silos.set([sales, support])
     # Two days of roll-ups draw the trend.
-    rollups.rollup(day=dt.date(2027, 4, 1))
+    rollups.shared_goals_rollup(day=dt.date(2027, 4, 1))
     Measurement.objects.filter(kpi=world["deals"], period=MAR).update(value=110.0)
-    rollups.rollup(day=dt.date(2027, 4, 2))
+    rollups.shared_goals_rollup(day=dt.date(2027, 4, 2))
     base_url = live_server.url
 
     log_in(page, base_url, "cco")

@@ -151,7 +151,7 @@ def test_every_kind_of_page_works_under_both_policies(
 ):
     company = standard_company()
     company.save()
-    run = services.run_as_command()
+    run = services.detection_run_now()
     assert run.conflicts_found == 1
     conflict = Conflict.objects.get()
     cycle = factories.CycleFactory(name="FY2027", phase="aligning")

@@ -321,7 +321,7 @@ def test_a_worker_child_killed_mid_detection_is_redelivered_and_completes(
         matrices, max_lag=3, min_pairs=12, q_threshold=0.05, block_size=1000
     )
     worker = workers(redis_server.url)
-    run = services.create_run(trigger="api")
+    run = services.detection_run_create(trigger="api")
     blocker = Blocker()
     # Hold the register: the run reads, computes, then waits to write the register.
     blocker.run("SELECT pg_advisory_lock(%s)", services.REGISTER_LOCK)
@@ -591,7 +591,7 @@ def test_while_postgresql_is_down_the_api_answers_503_and_everything_recovers(
     # (which would run 30 s later), so the only roll-up is the one enqueued below.
     calls = factories.KPIFactory(silo=silo_a, slug="calls")
     expected = rollups.compute(rollups.open_shared_goals())[0].result
-    detection_run = services.create_run(trigger="api")
+    detection_run = services.detection_run_create(trigger="api")
     headers = {"Authorization": f"Token {Token.objects.create(user=manager_a).key}"}
     browser = Client()
     browser.force_login(cco)

@@ -75,7 +75,7 @@ def test_the_admin_cannot_move_a_phase(client, cco):
     client.force_login(cco)
 
     response = client.post(
-        f"/admin/planning/planningcycle/{cycle.pk}/change/",
+        f"/admin/cycles/cycle/{cycle.pk}/change/",
         {
             "name": "FY2027",
             "start_date": "2027-01-01",

@@ -406,7 +406,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
                     )
                 ids = {
                     "FY2026": connection.execute(
-                        "SELECT id FROM planning_planningcycle WHERE name = 'FY2026'"
+                        "SELECT id FROM cycles_cycle WHERE name = 'FY2026'"
                     ).fetchone()[0],
                     "Profitable growth": connection.execute(
                         "SELECT id FROM goals_sharedgoal WHERE name = 'Profitable growth'"

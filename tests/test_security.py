@@ -31,10 +31,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conflicts.models import Conflict, DetectionRun
+from cycles.models import Cycle
 from goals.models import Goal, SharedGoal, SharedGoalSnapshot
 from metrics.models import KPI, ImpactLink, Silo
 from planning import readiness
-from planning.models import PlanningCycle, ReadinessAnswer, SignOff
+from planning.models import ReadinessAnswer, SignOff
 from tests import test_api_matrix
 from tests.test_api_matrix import MATRIX, ROLES, database_fingerprint, fill
 
@@ -405,7 +406,7 @@ def test_cycle_create_starts_in_draft_whatever_the_body_says(world):
     )
 
     assert response.status_code == 201, response.content
-    cycle = PlanningCycle.objects.get(name="FY2029")
+    cycle = Cycle.objects.get(name="FY2029")
     assert cycle.phase == "draft"
     assert not cycle.sign_offs.exists()
     assert not cycle.priorities.exists()
@@ -422,7 +423,7 @@ def test_cycle_create_starts_in_draft_whatever_the_body_says(world):
 
 
 def test_cycle_patch_cannot_move_the_phase_or_add_sign_offs(world):
-    cycle = PlanningCycle.objects.get(pk=world["ids"]["cycle"])
+    cycle = Cycle.objects.get(pk=world["ids"]["cycle"])
     rows = cycle.history.count()
     api = token_client(world["users"]["cco"])
 
@@ -443,7 +444,7 @@ def test_cycle_patch_cannot_move_the_phase_or_add_sign_offs(world):
 
 
 def test_phase_move_changes_only_the_phase(world):
-    cycle = PlanningCycle.objects.get(pk=world["ids"]["empty_cycle"])
+    cycle = Cycle.objects.get(pk=world["ids"]["empty_cycle"])
     before = (cycle.name, cycle.budget, cycle.start_date)
     api = token_client(world["users"]["cco"])
 
@@ -469,7 +470,7 @@ def test_phase_move_changes_only_the_phase(world):
 
 
 def test_readiness_answers_record_the_caller_not_the_body(world):
-    cycle = PlanningCycle.objects.get(pk=world["ids"]["cycle"])
+    cycle = Cycle.objects.get(pk=world["ids"]["cycle"])
     api = token_client(world["users"]["cco"])
 
     response = api.patch(
@@ -500,7 +501,7 @@ def test_readiness_answers_record_the_caller_not_the_body(world):
 
 
 def test_sign_off_records_the_caller_and_the_time(world):
-    cycle = PlanningCycle.objects.get(pk=world["ids"]["aligning"])
+    cycle = Cycle.objects.get(pk=world["ids"]["aligning"])
     api = token_client(world["users"]["manager_a"])
 
     response = api.post(

@@ -57,7 +57,7 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.transition(
+            services.conflict_transition(
                 conflict=conflict,
                 user=request.user,
                 status=body.validated_data["status"],
@@ -88,9 +88,9 @@ class DetectionRunViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            run = services.create_run(
+            run = services.detection_run_create(
                 trigger=RunTrigger.API, user=request.user, **serializer.validated_data
             )
-            services.enqueue_run(run)
+            services.detection_run_enqueue(run)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)

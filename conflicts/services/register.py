@@ -23,6 +23,7 @@ from conflicts.models import (
     Severity,
     Status,
 )
+from cycles.models import Phase
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics import detection
@@ -39,8 +40,6 @@ MODERATE_EFFECT = 0.3
 #: How much stronger (in |r|) evidence must get to reopen a closed conflict.
 REOPEN_MARGIN = 0.10
 
-#: A cycle in this phase is over; every other phase is open.
-CLOSED_PHASE = "closed"
 
 # The fields a reconciliation may change (bulk_update writes these).
 _RECONCILED_FIELDS = [
@@ -128,7 +127,7 @@ def declared_links() -> dict[tuple[int, int], ImpactLink]:
     """
     improving = (
         Goal.objects.filter(kpi=OuterRef("leader_kpi"))
-        .exclude(cycle__phase=CLOSED_PHASE)
+        .exclude(cycle__phase=Phase.CLOSED)
         .filter(
             (Q(target__isnull=False) & ~Q(target=F("baseline")))
             | (
@@ -143,7 +142,7 @@ def declared_links() -> dict[tuple[int, int], ImpactLink]:
 
 def kpis_with_goal_at_risk() -> set[int]:
     """Return the KPIs with a goal in an open cycle that is not met (or has no data)."""
-    goals = goal_list_with_actuals(Goal.objects.exclude(cycle__phase=CLOSED_PHASE))
+    goals = goal_list_with_actuals(Goal.objects.exclude(cycle__phase=Phase.CLOSED))
     at_risk = set()
     for goal in goals:
         attainment = goal_attainment(goal)
@@ -163,7 +162,7 @@ class ReconcileResult:
     contradicted: int
 
 
-def reconcile(
+def register_reconcile(
     *,
     run: DetectionRun | None = None,
     associations: Iterable[detection.Association] | None = None,
@@ -295,7 +294,7 @@ def reconcile(
             if conflict.severity != Severity.HIGH or (
                 previous_severity != Severity.HIGH and not is_new
             ):
-                # Alert again when it next becomes high (see finish_run).
+                # Alert again when it next becomes high (see detection_run_finish).
                 conflict.alerted_high = False
             if is_new:
                 result.created.append(conflict)

@@ -4,7 +4,7 @@ Whatever starts a run — the command, the API, the nightly schedule — it exec
 through :func:`detection_run_execute`: read and prepare the matrices once (the
 company-wide drivers are estimated from the whole matrix, before any block), then
 scan the blocks in this process or, given a ``dispatch``, as a Celery chord whose
-final step is :func:`detection_run_merge`. Both end in :func:`finish_run`.
+final step is :func:`detection_run_merge`. Both end in :func:`detection_run_finish`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from conflicts.models import (
     Status,
 )
 from conflicts.services.notifications import notify_high_severity
-from conflicts.services.register import reconcile
+from conflicts.services.register import register_reconcile
 from conflicts.tasks import detect_conflicts_task
 from core.roles import User
 from metrics import detection
@@ -53,7 +53,7 @@ Dispatch = Callable[
 ]
 
 
-def create_run(
+def detection_run_create(
     *,
     trigger: str,
     user: User | None = None,
@@ -76,7 +76,7 @@ def create_run(
     )
 
 
-def create_scheduled_run(enqueue: Callable[[DetectionRun], Any]) -> int | None:
+def detection_run_schedule(enqueue: Callable[[DetectionRun], Any]) -> int | None:
     """Create the nightly run and enqueue it after commit, unless one is under way."""
     from django.conf import settings
 
@@ -97,12 +97,12 @@ def create_scheduled_run(enqueue: Callable[[DetectionRun], Any]) -> int | None:
             created_at__gte=recent,
         ).exists():
             return None
-        run = create_run(trigger=RunTrigger.SCHEDULE)
+        run = detection_run_create(trigger=RunTrigger.SCHEDULE)
         transaction.on_commit(lambda: enqueue(run))
     return run.pk
 
 
-def enqueue_run(run: DetectionRun) -> None:
+def detection_run_enqueue(run: DetectionRun) -> None:
     """Send ``run`` to the workers once the current transaction commits."""
     transaction.on_commit(lambda: detect_conflicts_task.delay(run.pk))
 
@@ -119,7 +119,7 @@ def abandoned_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
 
 
-def start_run(run: DetectionRun, *, takeover: bool = False) -> bool:
+def detection_run_start(run: DetectionRun, *, takeover: bool = False) -> bool:
     """Mark a pending run running; return False when it already started.
 
     A second delivery of a finished run does nothing. A running run is taken over and
@@ -157,7 +157,7 @@ def detection_run_execute(
     failed, unless ``will_retry`` says the task will try again (a database outage).
     """
     say = progress or (lambda line: None)
-    if not start_run(run, takeover=takeover):
+    if not detection_run_start(run, takeover=takeover):
         return "skipped"
     try:
         began = time.perf_counter()
@@ -193,13 +193,13 @@ def detection_run_execute(
             progress=block_done,
         )
         say(f"{tests} tests, {len(associations)} significant associations.")
-        finish_run(
+        detection_run_finish(
             run, matrices, associations, summary=summary, tests=tests, blocks=blocks
         )
         return "finished"
     except Exception as error:
         if will_retry is None or not will_retry(error):
-            fail_run(run, f"{type(error).__name__}: {error}")
+            detection_run_fail(run, f"{type(error).__name__}: {error}")
         raise
 
 
@@ -224,7 +224,7 @@ def detection_run_merge(
     )
     if not isinstance(merged, list):
         return merged
-    finish_run(
+    detection_run_finish(
         run,
         matrices,
         merged,
@@ -235,7 +235,7 @@ def detection_run_merge(
     return None
 
 
-def finish_run(
+def detection_run_finish(
     run: DetectionRun,
     matrices: list[engine.FrequencyMatrix],
     associations: list[detection.Association],
@@ -268,7 +268,7 @@ def finish_run(
         if locked.status != RunStatus.RUNNING:
             run.refresh_from_db()
             return run
-        result = reconcile(
+        result = register_reconcile(
             run=run, associations=associations, effects=effects, grids=grids
         )
         finished = timezone.now()
@@ -342,7 +342,7 @@ def finish_run(
     return run
 
 
-def fail_run(run: DetectionRun, error: str) -> None:
+def detection_run_fail(run: DetectionRun, error: str) -> None:
     """Record that a run failed, with the error, so a later run can start afresh."""
     finished = timezone.now()
     DetectionRun.objects.filter(
@@ -350,7 +350,7 @@ def fail_run(run: DetectionRun, error: str) -> None:
     ).update(status=RunStatus.FAILED, finished_at=finished, error=error[:5000])
 
 
-def run_detection(
+def detection_run_perform(
     run: DetectionRun, *, progress: Callable[[str], None] | None = None
 ) -> DetectionRun:
     """Execute a pending run in this process (see :func:`detection_run_execute`)."""
@@ -359,8 +359,8 @@ def run_detection(
     return run
 
 
-def run_as_command(**options: Any) -> DetectionRun:
+def detection_run_now(**options: Any) -> DetectionRun:
     """Create and run a detection run synchronously (the management command)."""
     progress = options.pop("progress", None)
-    run = create_run(trigger=RunTrigger.COMMAND, **options)
-    return run_detection(run, progress=progress)
+    run = detection_run_create(trigger=RunTrigger.COMMAND, **options)
+    return detection_run_perform(run, progress=progress)

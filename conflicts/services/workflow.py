@@ -21,7 +21,9 @@ from metrics.locks import advisory_xact_lock
 MAX_NOTE_LENGTH = 5000
 
 
-def transition(*, conflict: Conflict, user: User, status: str, note: str) -> Conflict:
+def conflict_transition(
+    *, conflict: Conflict, user: User, status: str, note: str
+) -> Conflict:
     """Move ``conflict`` along the review workflow, recording who, when and why.
 
     Raise ValidationError naming the problem: an unknown status, a step the workflow

@@ -9,6 +9,7 @@ from core.api.fields import (
     StrictFloatField,
     StrictModelSerializer,
 )
+from cycles.models import Cycle
 from goals.models import (
     Contribution,
     Goal,
@@ -17,7 +18,6 @@ from goals.models import (
     SharedGoal,
     SharedGoalSnapshot,
 )
-from goals.services import Cycle
 from metrics.models import KPI
 from metrics.selectors import kpis_writable_by, users_assignable_by
 

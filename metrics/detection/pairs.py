@@ -617,7 +617,7 @@ def find_associations(
     for pairs inside one silo) removes those pairs from testing altogether; ``rank``
     orients the lag-0 tests (see :func:`scan_block`). The pairs
     are scanned in blocks of ``block_size`` leaders x ``2 * block_size`` followers in
-    this process; :mod:`conflicts.tasks` runs the same blocks across Celery workers.
+    this process; the detection tasks run the same blocks across Celery workers.
     """
     standardized = standardize(np.asarray(changes, dtype=float))
     periods, kpis = standardized.shape

@@ -3,16 +3,9 @@
 from rest_framework import serializers
 
 from core.api.fields import SafeSlugRelatedField, StrictModelSerializer
+from cycles.models import Cycle, Phase
 from metrics.models import Silo
-from planning.models import (
-    Answer,
-    FundingAllocation,
-    Phase,
-    PlanningCycle,
-    Priority,
-    Responsibility,
-    SignOff,
-)
+from planning.models import Answer, FundingAllocation, Priority, Responsibility, SignOff
 
 
 class ResponsibilitySerializer(StrictModelSerializer):
@@ -77,7 +70,7 @@ class PlanningCycleSerializer(StrictModelSerializer):
     )
 
     class Meta:
-        model = PlanningCycle
+        model = Cycle
         fields = [
             "id",
             "name",

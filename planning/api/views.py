@@ -13,8 +13,9 @@ from rest_framework.response import Response
 
 from core.api.permissions import CCO, SILO_MANAGER
 from core.api.viewsets import ServiceModelViewSet
+from cycles.models import Cycle
 from metrics.models import Silo
-from planning import services
+from planning import selectors, services
 from planning.api.serializers import (
     CommitCheckSerializer,
     PhaseMoveSerializer,
@@ -23,8 +24,6 @@ from planning.api.serializers import (
     SignOffRequestSerializer,
     SignOffSerializer,
 )
-from planning.models import PlanningCycle
-from planning.selectors import cycle_list, readiness_summary
 
 #: Actions a silo manager may call (for their own silos; the services check which).
 MANAGER_ACTIONS = ("sign_off", "withdraw_sign_off")
@@ -44,13 +43,13 @@ class PlanningCycleViewSet(ServiceModelViewSet):
     def write_roles(self) -> tuple[str, ...]:  # type: ignore[override]
         return (SILO_MANAGER,) if self.action in MANAGER_ACTIONS else (CCO,)
 
-    def get_read_queryset(self) -> QuerySet[PlanningCycle]:
-        return cycle_list().order_by("-start_date")
+    def get_read_queryset(self) -> QuerySet[Cycle]:
+        return selectors.cycle_list().order_by("-start_date")
 
-    def save_service(self, *, user: Any, instance: Any, **fields: Any) -> PlanningCycle:
+    def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Cycle:
         return services.cycle_save(user=user, cycle=instance, **fields)
 
-    def _answer(self, cycle: PlanningCycle, code: int = 200) -> Response:
+    def _answer(self, cycle: Cycle, code: int = 200) -> Response:
         return Response(PlanningCycleSerializer(self.reloaded(cycle)).data, status=code)
 
     @extend_schema(
@@ -66,7 +65,9 @@ class PlanningCycleViewSet(ServiceModelViewSet):
         body = PhaseMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.move_phase(cycle=cycle, user=request.user, **body.validated_data)
+            services.cycle_phase_move(
+                cycle=cycle, user=request.user, **body.validated_data
+            )
         except services.CommitBlocked as refused:
             return Response(
                 {
@@ -84,7 +85,7 @@ class PlanningCycleViewSet(ServiceModelViewSet):
     @action(detail=True, methods=["get"], url_path="commit-check")
     def commit_check(self, request: Request, pk: str | None = None) -> Response:
         cycle = self.get_object()
-        blockers = services.commit_blockers(cycle)
+        blockers = selectors.commit_blockers(cycle)
         return Response(
             {"can_commit": not blockers, "blockers": [asdict(b) for b in blockers]}
         )
@@ -99,7 +100,7 @@ class PlanningCycleViewSet(ServiceModelViewSet):
         cycle = self.get_object()
         body = SignOffRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        signed = services.sign_off(
+        signed = services.signoff_create(
             cycle=cycle,
             user=request.user,
             silo=body.validated_data["silo"],
@@ -121,7 +122,7 @@ class PlanningCycleViewSet(ServiceModelViewSet):
         self, request: Request, pk: str | None = None, silo: str = ""
     ) -> Response:
         cycle = self.get_object()
-        services.withdraw_sign_off(
+        services.signoff_withdraw(
             cycle=cycle, user=request.user, silo=get_object_or_404(Silo, slug=silo)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -143,7 +144,7 @@ class PlanningCycleViewSet(ServiceModelViewSet):
         if request.method == "PATCH":
             body = ReadinessSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            services.save_readiness(
+            services.readiness_answers_save(
                 cycle=cycle, user=request.user, answers=body.validated_data["answers"]
             )
-        return Response(readiness_summary(cycle))
+        return Response(selectors.readiness_summary(cycle))

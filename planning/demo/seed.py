@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from cycles.models import Cycle
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from planning.demo.data import (
@@ -38,7 +39,6 @@ from planning.demo.series import demo_series, goal_values
 from planning.demo.sync import StepCounts, _add_missing, _sync
 from planning.models import (
     FundingAllocation,
-    PlanningCycle,
     Priority,
     ReadinessAnswer,
     Responsibility,
@@ -231,15 +231,13 @@ def _seed_links(
         )
 
 
-def _seed_cycles(
-    report: SeedReport, silos: dict[str, Silo]
-) -> dict[str, PlanningCycle]:
+def _seed_cycles(report: SeedReport, silos: dict[str, Silo]) -> dict[str, Cycle]:
     counts = report.steps.setdefault("Planning cycles", StepCounts())
     participant_counts = report.steps.setdefault("Cycle participants", StepCounts())
     cycles = {}
     for name, start, end, phase, budget in CYCLES:
         cycle = _sync(
-            PlanningCycle,
+            Cycle,
             counts,
             lookup={"name": name},
             values={
@@ -257,7 +255,7 @@ def _seed_cycles(
 
 def _seed_goals(
     report: SeedReport,
-    cycle: PlanningCycle,
+    cycle: Cycle,
     kpis: dict[str, KPI],
     series: dict[str, dict[dt.date, float]],
     users: dict[str, AbstractUser],
@@ -283,7 +281,7 @@ def _seed_goals(
 
 def _seed_shared_goals(
     report: SeedReport,
-    cycle: PlanningCycle,
+    cycle: Cycle,
     goals: dict[str, Goal],
     users: dict[str, AbstractUser],
 ) -> None:
@@ -323,7 +321,7 @@ def _seed_shared_goals(
 
 def _seed_plan(
     report: SeedReport,
-    cycle: PlanningCycle,
+    cycle: Cycle,
     silos: dict[str, Silo],
     users: dict[str, AbstractUser],
 ) -> None:

@@ -52,7 +52,7 @@ def register():
 
 def test_worker_run_as_a_chord_of_blocks_stores_what_the_command_stores(worker):
     standard_company().save()
-    run = services.create_run(trigger="api", block_size=4)
+    run = services.detection_run_create(trigger="api", block_size=4)
 
     tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
@@ -66,7 +66,7 @@ def test_worker_run_as_a_chord_of_blocks_stores_what_the_command_stores(worker):
     ]
 
     Conflict.objects.all().delete()
-    command_run = services.run_as_command(block_size=4)
+    command_run = services.detection_run_now(block_size=4)
 
     assert register() == from_worker
     assert (command_run.tests, command_run.conflicts_found, command_run.synergies) == (
@@ -80,7 +80,7 @@ def test_blocks_across_workers_give_exactly_the_single_process_result(worker):
     # A messy company: drivers estimated once from the whole matrix, before the blocks;
     # the monthly, quarterly and weekly grids each cut into blocks of 10 leaders.
     messy_company(0).save()
-    run = services.create_run(trigger="api", block_size=10)
+    run = services.detection_run_create(trigger="api", block_size=10)
 
     tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
@@ -91,7 +91,7 @@ def test_blocks_across_workers_give_exactly_the_single_process_result(worker):
     assert len(from_worker) == 5
 
     Conflict.objects.all().delete()
-    command_run = services.run_as_command(block_size=10)
+    command_run = services.detection_run_now(block_size=10)
 
     assert command_run.blocks == 13
     assert register() == from_worker
@@ -104,7 +104,7 @@ def test_blocks_across_workers_give_exactly_the_single_process_result(worker):
 
 def test_worker_runs_a_single_block_inline(worker):
     standard_company().save()
-    run = services.create_run(trigger="api")
+    run = services.detection_run_create(trigger="api")
 
     tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)
@@ -114,7 +114,7 @@ def test_worker_runs_a_single_block_inline(worker):
 
 def test_a_redelivered_task_does_not_run_a_finished_run_again(worker):
     standard_company().save()
-    run = services.create_run(trigger="api")
+    run = services.detection_run_create(trigger="api")
     tasks.detect_conflicts_task.delay(run.pk)
     finished = wait_for(run.pk)
 
@@ -163,7 +163,7 @@ def test_a_failing_block_fails_the_run_instead_of_leaving_it_running(
         return real_scan(matrix, block, **kwargs)
 
     monkeypatch.setattr(engine, "scan", scan_that_fails_on_one_block)
-    run = services.create_run(trigger="api", block_size=4)
+    run = services.detection_run_create(trigger="api", block_size=4)
 
     tasks.detect_conflicts_task.delay(run.pk)
     run = wait_for(run.pk)

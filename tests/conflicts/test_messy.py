@@ -1,7 +1,7 @@
 """Detection on data that looks like a real company's (issue 11), with exact expectations.
 
 Each test stores a seeded company (tests/conflicts/messy.py) in PostgreSQL and runs
-detection end to end (``run_as_command``) with the drivers method, and, where it shows
+detection end to end (``detection_run_now``) with the drivers method, and, where it shows
 the trap, the first (pairwise) method on the same data.
 """
 
@@ -30,7 +30,7 @@ def register() -> set[tuple[str, str, int, str]]:
 
 
 def detect(method: str = "drivers") -> DetectionRun:
-    return conflict_services.run_as_command(method=method)
+    return conflict_services.detection_run_now(method=method)
 
 
 def test_a_common_driver_alone_makes_no_conflict_and_is_shown():

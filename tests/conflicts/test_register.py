@@ -18,7 +18,7 @@ from tests.conflicts.company import Company, standard_company
 
 pytestmark = pytest.mark.django_db
 
-#: What a run read, as finish_run takes it (no KPI left untested, no drivers).
+#: What a run read, as detection_run_finish takes it (no KPI left untested, no drivers).
 SUMMARY = {"kpis": 2, "measurements": 80, "untested": [], "drivers": []}
 
 
@@ -51,7 +51,7 @@ def association(leader, follower, *, r=-0.7, lag=1, q=0.001, n=40):
 
 def reconcile_run(*associations):
     run = factories.DetectionRunFactory(status="running")
-    services.reconcile(run=run, associations=list(associations))
+    services.register_reconcile(run=run, associations=list(associations))
     return run
 
 
@@ -140,7 +140,7 @@ def test_declared_needs_a_hurts_link_and_an_improving_goal_in_an_open_cycle(
     cycle = factories.CycleFactory(phase=phase)
     factories.GoalFactory(cycle=cycle, kpi=deals, baseline=baseline, target=target)
 
-    services.reconcile()
+    services.register_reconcile()
 
     assert Conflict.objects.filter(kind="declared").exists() is declared
 
@@ -148,10 +148,10 @@ def test_declared_needs_a_hurts_link_and_an_improving_goal_in_an_open_cycle(
 def test_removing_the_goal_makes_a_declared_conflict_stale_not_deleted(pair):
     deals, _, _ = pair
     goal = factories.GoalFactory(kpi=deals)
-    services.reconcile()
+    services.register_reconcile()
     goal.delete()
 
-    services.reconcile()
+    services.register_reconcile()
 
     conflict = Conflict.objects.get()
     assert conflict.stale is True
@@ -166,7 +166,7 @@ def test_declared_and_observed_is_confirmed_in_the_same_row(pair):
     deals, backlog, _ = pair
     factories.GoalFactory(kpi=deals)
     factories.GoalFactory(kpi=backlog, baseline=50, target=30)
-    services.reconcile()
+    services.register_reconcile()
     declared_id = Conflict.objects.get().pk
 
     run = reconcile_run(association(deals, backlog, r=-0.72, lag=1, q=0.002, n=38))
@@ -187,7 +187,7 @@ def test_declared_and_observed_is_confirmed_in_the_same_row(pair):
 def test_declared_link_contradicted_by_a_positive_association_is_flagged(pair):
     deals, backlog, _ = pair
     factories.GoalFactory(kpi=deals)
-    services.reconcile()
+    services.register_reconcile()
 
     reconcile_run(association(deals, backlog, r=0.65, lag=1))
 
@@ -295,10 +295,10 @@ def test_workflow_steps_record_user_time_and_note(pair, cco):
     reconcile_run(association(deals, backlog))
     conflict = Conflict.objects.get()
 
-    services.transition(
+    services.conflict_transition(
         conflict=conflict, user=cco, status="acknowledged", note="  Raised with both.  "
     )
-    services.transition(
+    services.conflict_transition(
         conflict=conflict,
         user=cco,
         status="accepted_tradeoff",
@@ -364,21 +364,27 @@ def test_invalid_steps_are_refused_with_the_reason(
     reconcile_run(association(deals, backlog))
     conflict = Conflict.objects.get()
     for step in path:
-        services.transition(conflict=conflict, user=cco, status=step, note="ok")
+        services.conflict_transition(
+            conflict=conflict, user=cco, status=step, note="ok"
+        )
     before = ConflictTransition.objects.count()
 
     with pytest.raises(ValidationError) as refused:
-        services.transition(conflict=conflict, user=cco, status=status, note=note)
+        services.conflict_transition(
+            conflict=conflict, user=cco, status=status, note=note
+        )
 
     assert message in refused.value.message_dict[field][0]
     assert ConflictTransition.objects.count() == before
 
 
 def close(conflict, user, status="dismissed"):
-    services.transition(
+    services.conflict_transition(
         conflict=conflict, user=user, status="acknowledged", note="Seen."
     )
-    services.transition(conflict=conflict, user=user, status=status, note="Not ours.")
+    services.conflict_transition(
+        conflict=conflict, user=user, status=status, note="Not ours."
+    )
 
 
 @pytest.mark.parametrize("closed_as", ["dismissed", "accepted_tradeoff", "resolved"])
@@ -463,7 +469,7 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
 
     with django_capture_on_commit_callbacks(execute=True):
         run = factories.DetectionRunFactory(status="running", started_at=None)
-        services.finish_run(
+        services.detection_run_finish(
             run,
             [],
             [association(deals, backlog, r=-0.71, lag=1, q=0.001, n=40)],
@@ -486,7 +492,7 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         again = factories.DetectionRunFactory(status="running")
-        services.finish_run(
+        services.detection_run_finish(
             again,
             [],
             [association(deals, backlog, r=-0.71, lag=1, q=0.001, n=40)],
@@ -503,7 +509,7 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
 def test_a_run_records_its_parameters_counts_and_duration():
     standard_company().save()
 
-    run = services.run_as_command(
+    run = services.detection_run_now(
         max_lag=2, min_pairs=15, q_threshold=0.01, block_size=5
     )
 
@@ -525,10 +531,10 @@ def test_a_run_records_its_parameters_counts_and_duration():
 
 def test_a_started_run_is_not_run_again():
     standard_company().save()
-    run = services.run_as_command()
+    run = services.detection_run_now()
     finished_at = run.finished_at
 
-    again = services.run_detection(DetectionRun.objects.get(pk=run.pk))
+    again = services.detection_run_perform(DetectionRun.objects.get(pk=run.pk))
 
     assert again.finished_at == finished_at
     assert DetectionRun.objects.count() == 1
@@ -541,7 +547,7 @@ def test_two_runs_at_once_leave_one_row_per_pair():
 
     def detect():
         try:
-            services.run_as_command()
+            services.detection_run_now()
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
         finally:
@@ -574,7 +580,7 @@ def test_gaps_and_a_second_company_shape():
     company.drop("sales.win_rate", 0.2)
     company.save()
 
-    services.run_as_command()
+    services.detection_run_now()
 
     conflict = Conflict.objects.get()
     assert (conflict.leader_kpi.key, conflict.affected_kpi.key, conflict.lag) == (
@@ -602,7 +608,7 @@ def test_reconcile_query_count_does_not_grow_with_the_register(silo_a, silo_b):
         found = [association(leader, affected) for leader, affected in kpis]
         run = factories.DetectionRunFactory(status="running")
         with CaptureQueriesContext(connection) as captured:
-            services.reconcile(run=run, associations=found)
+            services.register_reconcile(run=run, associations=found)
         return len(captured)
 
     small = queries(2)
@@ -626,8 +632,8 @@ def test_an_abandoned_running_run_is_taken_over_and_a_live_one_is_not(settings):
         - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5),
     )
 
-    assert services.run_detection(live).status == "running"
-    taken_over = services.run_detection(abandoned)
+    assert services.detection_run_perform(live).status == "running"
+    taken_over = services.detection_run_perform(abandoned)
 
     assert taken_over.status == "succeeded"
     assert taken_over.conflicts_found == 1
@@ -720,7 +726,7 @@ def test_a_note_with_nul_or_too_long_is_refused(pair, cco, note, message):
     conflict = Conflict.objects.get()
 
     with pytest.raises(ValidationError) as refused:
-        services.transition(
+        services.conflict_transition(
             conflict=conflict, user=cco, status="acknowledged", note=note
         )
 
@@ -736,7 +742,7 @@ def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
     reconcile_run(association(deals, backlog, r=-0.76))
     conflict = Conflict.objects.get()
     assert conflict.severity == "medium"
-    services.transition(
+    services.conflict_transition(
         conflict=conflict, user=cco, status="acknowledged", note="Seen."
     )
 
@@ -754,7 +760,7 @@ def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
 
     with django_capture_on_commit_callbacks(execute=True):
         run = factories.DetectionRunFactory(status="running")
-        services.finish_run(
+        services.detection_run_finish(
             run,
             [],
             [association(deals, backlog, r=-0.76)],
@@ -779,7 +785,7 @@ def test_a_closed_conflict_is_not_reopened_by_a_goal_change(pair, cco):
     close(conflict, cco)
     factories.GoalFactory(kpi=backlog, baseline=50, target=30)
 
-    services.reconcile()  # what the goal's save triggers after commit
+    services.register_reconcile()  # what the goal's save triggers after commit
 
     conflict.refresh_from_db()
     assert (conflict.severity, conflict.status) == ("high", "dismissed")
@@ -792,7 +798,7 @@ def test_removing_a_contradicted_link_clears_the_flag(pair):
     assert Conflict.objects.get().contradicted is True
     link.delete()
 
-    services.reconcile()
+    services.register_reconcile()
 
     conflict = Conflict.objects.get()
     assert (conflict.contradicted, conflict.stale) == (False, True)
@@ -801,7 +807,7 @@ def test_removing_a_contradicted_link_clears_the_flag(pair):
 def test_a_declared_conflict_is_dated_by_every_run(pair):
     deals, _, _ = pair
     factories.GoalFactory(kpi=deals)
-    services.reconcile()
+    services.register_reconcile()
     first = Conflict.objects.get().last_detected_at
 
     reconcile_run()
@@ -814,7 +820,7 @@ def test_the_stored_run_does_not_depend_on_kpi_creation_order(order):
     # The engine's own path (silo ids, value-chain rank, blocks of 4): KPIs created in
     # another order get other ids and columns, and the register must not change.
     standard_company().save()
-    services.run_as_command(block_size=4)
+    services.detection_run_now(block_size=4)
     expected = stored_register()
     for model in (ConflictTransition, Conflict, DetectionRun, Measurement):
         model.objects.all().delete()
@@ -831,7 +837,7 @@ def test_the_stored_run_does_not_depend_on_kpi_creation_order(order):
     company.kpis = {key: company.kpis[key] for key in keys}
     company.save()
 
-    services.run_as_command(block_size=4)
+    services.detection_run_now(block_size=4)
 
     got = stored_register()
     assert [row[:4] for row in got] == [row[:4] for row in expected]
@@ -843,14 +849,14 @@ def test_the_stored_run_does_not_depend_on_kpi_creation_order(order):
 def test_the_stored_run_does_not_depend_on_rescaling_a_kpi():
     company = standard_company()
     company.save()
-    services.run_as_command()
+    services.detection_run_now()
     expected = stored_register()
     rows = Measurement.objects.filter(kpi__key="support.ticket_backlog")
     for row in rows:
         row.value = 3.5 * row.value - 12_000
     Measurement.objects.bulk_update(rows, ["value"])
 
-    services.run_as_command()
+    services.detection_run_now()
 
     got = stored_register()
     assert [row[:4] for row in got] == [row[:4] for row in expected]

@@ -21,7 +21,7 @@ def register() -> set[tuple[str, str, int, str]]:
 
 
 def run() -> DetectionRun:
-    return services.run_as_command()
+    return services.detection_run_now()
 
 
 def test_planted_lagged_conflict_is_found_at_its_lag_and_traps_are_not():

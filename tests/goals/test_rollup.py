@@ -35,7 +35,7 @@ def world(silo_a, silo_b):
 
 
 def test_rollup_stores_progress_with_its_breakdown(world):
-    run = rollups.rollup(day=DAY)
+    run = rollups.shared_goals_rollup(day=DAY)
 
     snapshot = SharedGoalSnapshot.objects.get()
     assert (snapshot.shared_goal, snapshot.day) == (world["shared"], DAY)
@@ -79,7 +79,7 @@ def test_rollup_stores_progress_with_its_breakdown(world):
 def test_a_breached_guardrail_caps_the_snapshot(world):
     Measurement.objects.create(kpi=world["csat"], period=MAR, value=81.0)
 
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
 
     snapshot = SharedGoalSnapshot.objects.get()
     assert snapshot.guardrail_breached is True
@@ -89,10 +89,10 @@ def test_a_breached_guardrail_caps_the_snapshot(world):
 
 
 def test_the_same_day_twice_gives_one_snapshot_with_the_same_numbers(world):
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
     first = SharedGoalSnapshot.objects.values().get()
 
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
 
     second = SharedGoalSnapshot.objects.values().get()
     assert {k: v for k, v in second.items() if k != "computed_at"} == {
@@ -103,9 +103,9 @@ def test_the_same_day_twice_gives_one_snapshot_with_the_same_numbers(world):
 
 
 def test_new_data_the_next_day_adds_a_snapshot(world, api, reader):
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
     Measurement.objects.filter(kpi=world["deals"], period=MAR).update(value=110.0)
-    rollups.rollup(day=DAY + dt.timedelta(days=1))
+    rollups.shared_goals_rollup(day=DAY + dt.timedelta(days=1))
     api.force_authenticate(reader)
 
     days = api.get(f"/api/v1/shared-goals/{world['shared'].pk}/progress/").json()
@@ -132,7 +132,7 @@ def test_new_data_the_next_day_adds_a_snapshot(world, api, reader):
 
 
 def test_figures_show_the_same_attainment_as_the_snapshot(world, api, reader):
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
     snapshot = SharedGoalSnapshot.objects.get()
     api.force_authenticate(reader)
 
@@ -150,7 +150,7 @@ def test_shared_goals_of_closed_cycles_are_not_rolled_up(world):
     world["cycle"].phase = "closed"
     world["cycle"].save()
 
-    run = rollups.rollup(day=DAY)
+    run = rollups.shared_goals_rollup(day=DAY)
 
     assert run.shared_goals == 0
     assert SharedGoalSnapshot.objects.count() == 0
@@ -159,7 +159,7 @@ def test_shared_goals_of_closed_cycles_are_not_rolled_up(world):
 def test_a_shared_goal_without_data_has_unknown_progress(world):
     Measurement.objects.all().delete()
 
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
 
     snapshot = SharedGoalSnapshot.objects.get()
     assert (snapshot.progress, snapshot.contributions_with_data) == (None, 0)
@@ -169,7 +169,7 @@ def test_a_shared_goal_without_data_has_unknown_progress(world):
 def test_query_count_is_the_same_for_1_and_8_shared_goals(world, silo_a, silo_b):
     def count():
         with CaptureQueriesContext(connection) as queries:
-            rollups.rollup(day=DAY)
+            rollups.shared_goals_rollup(day=DAY)
         return len(queries)
 
     one = count()
@@ -201,7 +201,7 @@ def test_two_rollups_at_once_do_the_work_once(silo_a, silo_b, monkeypatch):
 
     def run():
         try:
-            statuses.append(rollups.rollup(day=DAY).status)
+            statuses.append(rollups.shared_goals_rollup(day=DAY).status)
         finally:
             connection.close()
 
@@ -263,7 +263,7 @@ def test_an_upload_to_another_kpi_asks_for_no_rollup(
 def test_a_second_upload_while_one_is_pending_enqueues_nothing(world):
     assert cache.add(rollups.PENDING_KEY, 1, timeout=60)  # a roll-up is on its way
 
-    assert rollups.schedule_rollup([world["deals"].pk]) is False
+    assert rollups.rollup_schedule([world["deals"].pk]) is False
     assert RollupRun.objects.count() == 0
 
 
@@ -273,7 +273,7 @@ def test_catch_up_runs_only_when_contributing_data_changed_since(world):
     # An upload whose roll-up could not be enqueued (Redis down) still left its
     # demand in PostgreSQL: the catch-up runs.
     Measurement.objects.filter(kpi=world["margin"], period=MAR).update(value=39.0)
-    rollups.demand_rollup()
+    rollups.rollup_demand()
 
     assert tasks.rollup_catch_up_task() == "done"
     assert SharedGoalSnapshot.objects.get().contributions[1]["actual"] == pytest.approx(
@@ -308,13 +308,13 @@ def test_a_change_committed_during_a_rollup_is_not_marked_covered(world):
     real_compute = rollups.compute
 
     def compute_while_an_upload_commits(shared_goals):
-        rollups.demand_rollup()
+        rollups.rollup_demand()
         return real_compute(shared_goals)
 
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
     rollups.compute = compute_while_an_upload_commits
     try:
-        rollups.rollup(day=DAY)
+        rollups.shared_goals_rollup(day=DAY)
     finally:
         rollups.compute = real_compute
 
@@ -324,7 +324,7 @@ def test_a_change_committed_during_a_rollup_is_not_marked_covered(world):
 def test_an_admin_delete_of_a_contributing_measurement_asks_for_a_rollup(
     world, client, cco, django_capture_on_commit_callbacks
 ):
-    rollups.rollup(day=DAY)
+    rollups.shared_goals_rollup(day=DAY)
     assert rollups.rollup_is_behind() is False
     measurement = Measurement.objects.get(kpi=world["deals"], period=MAR)
     client.force_login(cco)

@@ -101,7 +101,7 @@ def test_a_rollup_while_the_worker_runs_one_is_skipped(
             if cursor.fetchone()[0]:
                 break
         time.sleep(0.05)
-    concurrent = rollups.rollup(reason="command")
+    concurrent = rollups.shared_goals_rollup(reason="command")
 
     assert concurrent.status == "skipped"
     assert result.get(timeout=30) == "done"

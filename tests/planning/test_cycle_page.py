@@ -34,7 +34,7 @@ def test_anonymous_goes_to_login_and_a_reader_is_refused(client, world, reader):
 
 
 def test_the_cco_team_sees_every_part(client, world, cco):
-    rollups.rollup()
+    rollups.shared_goals_rollup()
     client.force_login(cco)
 
     response = client.get(url(world["cycle"]))

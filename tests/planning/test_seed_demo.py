@@ -14,12 +14,12 @@ from django.core.management import CommandError, call_command
 from django.db.models import Max, Sum
 
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from cycles.models import Cycle
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from planning import readiness
 from planning.models import (
     FundingAllocation,
-    PlanningCycle,
     Priority,
     ReadinessAnswer,
     Responsibility,
@@ -155,7 +155,7 @@ def test_seed_demo_creates_the_demo_company():
         ),
     }
 
-    fy2026 = PlanningCycle.objects.get(name="FY2026")
+    fy2026 = Cycle.objects.get(name="FY2026")
     assert (fy2026.start_date, fy2026.end_date, fy2026.phase, fy2026.budget) == (
         dt.date(2026, 1, 1),
         dt.date(2026, 12, 31),
@@ -163,14 +163,14 @@ def test_seed_demo_creates_the_demo_company():
         Decimal("2500000.00"),
     )
     assert fy2026.silos.count() == 6
-    fy2027 = PlanningCycle.objects.get(name="FY2027")
+    fy2027 = Cycle.objects.get(name="FY2027")
     assert (fy2027.start_date, fy2027.end_date, fy2027.phase, fy2027.budget) == (
         dt.date(2027, 1, 1),
         dt.date(2027, 12, 31),
         "draft",
         Decimal("3000000.00"),
     )
-    assert PlanningCycle.objects.count() == 2
+    assert Cycle.objects.count() == 2
 
     assert Goal.objects.filter(cycle=fy2026).count() == Goal.objects.count() == 12
     assert set(Goal.objects.values_list("period_start", "period_end")) == {

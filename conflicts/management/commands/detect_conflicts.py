@@ -68,7 +68,7 @@ class Command(BaseCommand):
             if verbosity >= 1:
                 self.stdout.write(line)
 
-        run = services.run_as_command(
+        run = services.detection_run_now(
             max_lag=options["max_lag"],
             min_pairs=options["min_pairs"],
             q_threshold=options["q_threshold"],

@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--day {options['day']!r} is not a YYYY-MM-DD date."
                 ) from None
-        run = rollups.rollup(
+        run = rollups.shared_goals_rollup(
             reason=RollupRun.Reason.COMMAND, day=day, progress_line=self.stdout.write
         )
         if run.status == RollupRun.Status.SKIPPED:
