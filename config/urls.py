@@ -109,6 +109,7 @@ urlpatterns = [
     path("api/v1/", include("goals.api.urls")),
     path("api/v1/", include("planning.api.urls")),
     path("api/v1/", include("conflicts.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("report/", include("conflicts.urls")),
     path("report/", include("planning.urls")),
     path("start/", start, name="start"),

@@ -15,3 +15,8 @@ class ConflictsConfig(AppConfig):
             Link("Conflict report", "conflicts:report", is_cco, order=10),
             Link("Register (CSV)", "conflicts:csv", is_cco, order=20),
         )
+
+        from conflicts.selectors import digest_open_conflicts
+        from notifications.digest import register_section
+
+        register_section("open_conflicts", digest_open_conflicts)

@@ -1,11 +1,14 @@
 """Reads of the conflict register, with what every list shows loaded up front, and
 what the report pages show."""
 
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.urls import reverse
 
-from conflicts import charts
+from conflicts import charts, evidence
 from conflicts.models import (
     CLOSED_STATUSES,
     SEVERITY_RANK,
@@ -15,11 +18,14 @@ from conflicts.models import (
     Severity,
     Status,
 )
-from conflicts.services import notifications
 from cycles.models import Phase
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.models import Silo
+from notifications.digest import Section
+
+#: Lines each digest section lists at most.
+DIGEST_LINES = 10
 
 #: Statuses still being worked: what "open conflicts" means on the report.
 WORKING = (Status.OPEN, Status.ACKNOWLEDGED)
@@ -68,7 +74,7 @@ def report_page() -> dict[str, Any]:
     )
     groups: dict[tuple[int, int], dict[str, Any]] = {}
     for conflict in working:
-        conflict.sentence = notifications.describe(conflict)
+        conflict.sentence = evidence.describe(conflict)
         group = groups.setdefault(
             (conflict.leader_silo_id, conflict.affected_silo_id),
             {
@@ -129,14 +135,33 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
     values = charts.values_chart(conflict.leader_kpi, conflict.affected_kpi)
     return dict(
         conflict=conflict,
-        sentence=notifications.describe(conflict),
+        sentence=evidence.describe(conflict),
         chart=chart,
         values_chart=values,
-        unit_name=notifications.unit_of(conflict),
-        effect_rate=notifications.effect_rate(conflict),
+        unit_name=evidence.unit_of(conflict),
+        effect_rate=evidence.effect_rate(conflict),
         goals=goals,
         transitions=conflict.transitions.select_related("user", "run"),
         next_statuses=[
             (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
         ],
+    )
+
+
+def digest_open_conflicts(now: datetime) -> Section:
+    """The weekly digest's section: conflicts under review, worst first (two queries)."""
+    under_review = Conflict.objects.filter(stale=False, status__in=WORKING)
+    worst = list(
+        under_review.select_related("leader_kpi", "affected_kpi").order_by(
+            severity_rank(), "-last_detected_at", "pk"
+        )[:DIGEST_LINES]
+    )
+    return Section(
+        heading="Open conflicts",
+        count=under_review.count(),
+        lines=[
+            f"{c.severity}: {c.leader_kpi.key} → {c.affected_kpi.key} ({c.status})"
+            for c in worst
+        ],
+        url=settings.SITE_URL + reverse("conflicts:report"),
     )

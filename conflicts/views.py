@@ -54,7 +54,6 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
         context.update(
             note=kwargs.get("note", ""),
             errors=kwargs.get("errors", {}),
-            unit=services.unit_of(conflict),
         )
         return context
 

@@ -13,3 +13,8 @@ class GoalsConfig(AppConfig):
 
         if band_goals_block_direction_change not in DIRECTION_CHANGE_CHECKS:
             DIRECTION_CHANGE_CHECKS.append(band_goals_block_direction_change)
+
+        from goals.selectors import digest_goals_off_pace
+        from notifications.digest import register_section
+
+        register_section("goals_off_pace", digest_goals_off_pace)

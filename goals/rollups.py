@@ -24,6 +24,7 @@ from django.utils import timezone
 from core.bounds import LONG_TEXT_MAX, finite_json
 from cycles.models import Phase
 from goals import progress
+from goals.events import breached_before, guardrail_events_dispatch
 from goals.models import (
     Contribution,
     Goal,
@@ -221,6 +222,7 @@ def _rollup_locked(
         shared_goals = open_shared_goals()
         say(f"Rolling up {len(shared_goals)} shared goals of open cycles for {day}.")
         results = compute(shared_goals)
+        before = breached_before([item.shared_goal.pk for item in results], day)
         now = timezone.now()
         SharedGoalSnapshot.objects.bulk_create(
             [
@@ -255,6 +257,7 @@ def _rollup_locked(
             ],
             batch_size=5000,
         )
+        guardrail_events_dispatch(items=results, before=before, day=day)
         RollupDemand.objects.filter(pk=1).update(
             satisfied=Greatest(F("satisfied"), demanded)
         )

@@ -1,5 +1,7 @@
 """Reads of goals and shared goals, scoped to the user and annotated with progress."""
 
+import datetime as dt
+
 from django.db.models import (
     Avg,
     Case,
@@ -10,12 +12,18 @@ from django.db.models import (
     Sum,
     When,
 )
+from django.utils import timezone
 
 from core.roles import User
+from cycles.models import Phase
 from goals import progress
 from goals.models import Goal, SharedGoal, SharedGoalSnapshot
 from metrics.models import Measurement
 from metrics.selectors import scope_by_silo, silo_ids_writable_by
+from notifications.digest import Section
+
+#: Lines each digest section lists at most.
+DIGEST_LINES = 10
 
 
 def goals_writable_by(user: User) -> QuerySet[Goal]:
@@ -82,4 +90,42 @@ def shared_goals_with_progress(
         contributions_with_data=Subquery(latest.values("contributions_with_data")[:1]),
         contributions_total=Subquery(latest.values("contributions_total")[:1]),
         guardrail_breached=Subquery(latest.values("guardrail_breached")[:1]),
+    )
+
+
+#: A goal is off pace when its attainment is more than this share behind the pace.
+OFF_PACE_SHARE = 0.25
+
+
+def expected_by(goal: Goal, day: dt.date) -> float:
+    """The attainment a goal would have on ``day`` at an even pace over its periods."""
+    span = (goal.period_end - goal.period_start).days
+    if span <= 0:
+        return 1.0 if day >= goal.period_end else 0.0
+    return min(1.0, max(0.0, (day - goal.period_start).days / span))
+
+
+def digest_goals_off_pace(now: dt.datetime) -> Section:
+    """The weekly digest's section: goals of open cycles more than a quarter behind an
+    even pace (one query)."""
+    day = timezone.localdate(now)
+    goals = goal_list_with_actuals(
+        Goal.objects.exclude(cycle__phase=Phase.CLOSED)
+        .filter(period_start__lte=day)
+        .select_related("kpi", "kpi__silo", "cycle")
+        .order_by("cycle__start_date", "kpi__key", "pk")
+    )
+    behind = []
+    for goal in goals:
+        attained, expected = goal_attainment(goal), expected_by(goal, day)
+        if attained is not None and attained < expected * (1 - OFF_PACE_SHARE):
+            behind.append((goal, attained, expected))
+    return Section(
+        heading="Goals off pace",
+        count=len(behind),
+        lines=[
+            f"{goal.kpi.key} ({goal.cycle.name}): {attained:.0%} attained, "
+            f"{expected:.0%} expected by now"
+            for goal, attained, expected in behind[:DIGEST_LINES]
+        ],
     )

@@ -13,3 +13,12 @@ class PlanningConfig(AppConfig):
             return is_cco(user) or is_silo_manager(user)
 
         register(Link("Planning cycles", "planning:cycles", plans, order=30))
+
+        from planning import events
+
+        events.connect()
+
+        from notifications.digest import register_section
+        from planning.selectors import digest_cycles_waiting
+
+        register_section("cycles_waiting", digest_cycles_waiting)

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import (
     Case,
     DecimalField,
@@ -22,9 +23,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
-from conflicts import services as conflict_services
+from conflicts import evidence
 from conflicts.models import Severity
 from conflicts.models import Status as ConflictStatus
 from conflicts.selectors import conflict_list, severity_rank
@@ -38,6 +40,7 @@ from goals.selectors import (
 )
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by, silo_ids_of_part
+from notifications.digest import Section
 from planning import charts, readiness
 from planning.models import (
     FORWARD,
@@ -174,7 +177,7 @@ def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
         conflicts = conflicts.filter(
             Q(leader_silo_id__in=mine) | Q(affected_silo_id__in=mine)
         )
-    conflict_rows = [(c, conflict_services.describe(c)) for c in conflicts]
+    conflict_rows = [(c, evidence.describe(c)) for c in conflicts]
 
     priorities = list(cycle.priorities.all())
     funding_rows = []
@@ -359,3 +362,25 @@ def sign_off_is_current(cycle: Cycle, signed_at: datetime) -> bool:
     """Return whether a sign-off given at ``signed_at`` agreed to the current plan."""
     changed = plan_changed_at(cycle)
     return changed is None or signed_at >= changed
+
+
+def digest_cycles_waiting(now: datetime) -> Section:
+    """The weekly digest's section: aligning cycles with silos whose sign-off is
+    missing or was voided by a later plan change."""
+    lines = []
+    for cycle in cycle_list().filter(phase=Phase.ALIGNING).order_by("start_date", "pk"):
+        changed = plan_changed_at(cycle)
+        signed = {
+            s.silo_id
+            for s in cycle.sign_offs.all()
+            if changed is None or s.signed_at >= changed
+        }
+        waiting = [silo.name for silo in cycle.silos.all() if silo.pk not in signed]
+        if waiting:
+            lines.append(f"{cycle.name}: waiting for {', '.join(waiting)}")
+    return Section(
+        heading="Cycles waiting for sign-offs",
+        count=len(lines),
+        lines=lines,
+        url=settings.SITE_URL + reverse("planning:cycles"),
+    )

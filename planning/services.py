@@ -11,6 +11,7 @@ from core.services import recorded_delete, validated_save
 from cycles.models import Cycle, Phase, cycle_is_locked, locked_message
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by
+from planning.events import cycle_phase_event_dispatch
 from planning.models import (
     FORWARD,
     REOPEN,
@@ -136,6 +137,9 @@ def cycle_phase_move(
         cycle._history_user = user  # type: ignore[attr-defined]
         cycle._change_reason = reason or f"Phase {current} -> {phase}"  # type: ignore[attr-defined]
         cycle.save(update_fields=["phase", "updated_at"])
+        cycle_phase_event_dispatch(
+            cycle=cycle, from_phase=current, user=user, reason=reason
+        )
     return cycle
 
 

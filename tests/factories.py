@@ -17,6 +17,9 @@ from metrics.models import KPI, Direction, ImpactLink, Measurement, Silo
 from planning.models import Priority
 
 ROLES_MIGRATION = importlib.import_module("planning.migrations.0002_roles")
+NOTIFICATIONS_MIGRATION = importlib.import_module(
+    "notifications.migrations.0002_roles_and_default_channel"
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -59,6 +62,12 @@ def role_group(name: str) -> Group:
                 for app_label, action, model in triples
             ]
         )
+    Group.objects.get(name=NOTIFICATIONS_MIGRATION.CCO_TEAM).permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="notifications",
+            codename__in=[f"{a}_{m}" for a, m in NOTIFICATIONS_MIGRATION.CCO_GRANTS],
+        )
+    )
     return Group.objects.get(name=name)
 
 

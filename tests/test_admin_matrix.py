@@ -41,6 +41,7 @@ from rest_framework.authtoken.models import Token
 
 from goals.models import Contribution, Guardrail, RollupRun
 from metrics.models import KPI, MeasurementImport
+from notifications.models import Channel, Delivery, Event, Subscription
 from planning.models import FundingAllocation, ReadinessAnswer, Responsibility, SignOff
 from tests import factories
 from tests.test_api_matrix import database_fingerprint, fill
@@ -123,6 +124,27 @@ def axes_log(*, model: str, pk: str) -> dict[str, list[Request]]:
     }
 
 
+def written_by_code(*, app: str, model: str, pk: str) -> dict[str, list[Request]]:
+    """The entries of a model only the code writes (notifications' events, deliveries
+    and subscriptions): the CCO team and superusers read it; nobody adds, edits or
+    deletes (no action is offered, so a bulk delete shows the list again)."""
+    base = f"/admin/{app}/{model}/"
+    return {
+        base: [get(base, CCO), post(base, bulk_delete(pk) | CONFIRM, CCO)],
+        f"{base}add/": [get(f"{base}add/", NOBODY), post(f"{base}add/", {}, NOBODY)],
+        f"{base}<path:object_id>/change/": [
+            get(f"{base}{pk}/change/", CCO),
+            post(f"{base}{pk}/change/", {}, NOBODY),
+        ],
+        f"{base}<path:object_id>/delete/": [
+            get(f"{base}{pk}/delete/", NOBODY),
+            post(f"{base}{pk}/delete/", CONFIRM, NOBODY),
+        ],
+        f"{base}<path:object_id>/history/": [get(f"{base}{pk}/history/", CCO)],
+        f"{base}<path:object_id>/": [get(f"{base}{pk}/", EVERYONE_MOVED)],
+    }
+
+
 # URL pattern of admin.site -> the requests made to it.
 MATRIX: dict[str, list[Request]] = {
     # The site's own views.
@@ -157,6 +179,43 @@ MATRIX: dict[str, list[Request]] = {
     "/admin/goals/": [get("/admin/goals/", VIEW)],
     "/admin/cycles/": [get("/admin/cycles/", VIEW)],
     "/admin/planning/": [get("/admin/planning/", VIEW)],
+    "/admin/notifications/": [
+        get("/admin/notifications/", (LOGIN, 404, 404, 404, 200, 200))
+    ],
+    #
+    # Notification channels: the CCO team alone, reads included (a webhook's URL is a
+    # secret of its own). {channel_spare} is deleted by the SAVED cases.
+    "/admin/notifications/channel/": [
+        get("/admin/notifications/channel/", CCO),
+        post(
+            "/admin/notifications/channel/",
+            bulk_delete("{channel_spare}") | CONFIRM,
+            CCO_SAVES,
+        ),
+    ],
+    "/admin/notifications/channel/add/": [
+        get("/admin/notifications/channel/add/", CCO),
+        post("/admin/notifications/channel/add/", {}, CCO),
+    ],
+    "/admin/notifications/channel/<path:object_id>/change/": [
+        get("/admin/notifications/channel/{channel}/change/", CCO),
+        post("/admin/notifications/channel/{channel}/change/", {}, CCO),
+    ],
+    "/admin/notifications/channel/<path:object_id>/delete/": [
+        get("/admin/notifications/channel/{channel_spare}/delete/", CCO),
+        post(
+            "/admin/notifications/channel/{channel_spare}/delete/", CONFIRM, CCO_SAVES
+        ),
+    ],
+    "/admin/notifications/channel/<path:object_id>/history/": [
+        get("/admin/notifications/channel/{channel}/history/", CCO)
+    ],
+    "/admin/notifications/channel/<path:object_id>/": [
+        get("/admin/notifications/channel/{channel}/", EVERYONE_MOVED)
+    ],
+    **written_by_code(app="notifications", model="event", pk="{event}"),
+    **written_by_code(app="notifications", model="delivery", pk="{delivery}"),
+    **written_by_code(app="notifications", model="subscription", pk="{subscription}"),
     #
     # Users: superusers only. {user} is a spare account, deleted by the SAVED cases.
     "/admin/auth/user/": [
@@ -913,6 +972,29 @@ def build_world() -> dict:
     access_log = AccessLog.objects.create(**client)
     failure_log = AccessFailureLog.objects.create(**client, locked_out=True)
 
+    channel = Channel.objects.create(
+        name="Ops webhook",
+        kind="webhook",
+        url="https://hooks.example.com/ducttape",
+        secret="s" * 32,
+        events=["conflict.new"],
+    )
+    channel_spare = Channel.objects.create(
+        name="Spare Slack", kind="slack", url="https://hooks.slack.com/services/T/B/x"
+    )
+    subscription = Subscription.objects.create(
+        user=users["manager_a"], events=["conflict.new"]
+    )
+    event = Event.objects.create(
+        name="conflict.new",
+        key="conflict.new:matrix",
+        occurred_at=timezone.now(),
+        title="New conflict",
+    )
+    delivery = Delivery.objects.create(
+        event=event, channel=channel, kind="webhook", target=channel.url
+    )
+
     def version(obj):
         return obj.history.latest().history_id
 
@@ -951,6 +1033,11 @@ def build_world() -> dict:
             "attempt": attempt.pk,
             "access_log": access_log.pk,
             "failure_log": failure_log.pk,
+            "channel": channel.pk,
+            "channel_spare": channel_spare.pk,
+            "subscription": subscription.pk,
+            "event": event.pk,
+            "delivery": delivery.pk,
         },
     }
 

@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from goals.models import RollupRun
+from notifications.models import Channel, Delivery, Event, Subscription
 from planning.models import SignOff
 from tests import factories
 
@@ -32,6 +33,10 @@ CCO_WRITE = {
     204: (401, 403, 403, 403, 204, 204),
 }
 SILO_A_CREATE = (401, 403, 201, 403, 201, 201)
+# Notification channels and deliveries: the CCO team alone, reads included.
+CCO_READ = (401, 403, 403, 403, 200, 200)
+# manager_b's own subscription: nobody else finds it.
+OWN_B = {200: (401, 403, 404, 200, 404, 404), 204: (401, 403, 404, 204, 404, 404)}
 SILO_A_UPDATE = (401, 403, 200, 404, 200, 200)
 SILO_A_DELETE = (401, 403, 204, 404, 204, 204)
 
@@ -229,6 +234,77 @@ MATRIX = {
         None,
         READ,
     ),
+    ("GET", "/api/v1/notification-channels/"): (
+        "/api/v1/notification-channels/",
+        None,
+        CCO_READ,
+    ),
+    ("POST", "/api/v1/notification-channels/"): (
+        "/api/v1/notification-channels/",
+        {
+            "name": "Ops Slack",
+            "kind": "slack",
+            "url": "https://hooks.slack.com/services/T0/B0/x",
+            "events": ["conflict.high"],
+        },
+        CCO_WRITE[201],
+    ),
+    ("GET", "/api/v1/notification-channels/{id}/"): (
+        "/api/v1/notification-channels/{channel}/",
+        None,
+        CCO_READ,
+    ),
+    ("PATCH", "/api/v1/notification-channels/{id}/"): (
+        "/api/v1/notification-channels/{channel}/",
+        {"events": ["digest"]},
+        CCO_WRITE[200],
+    ),
+    ("DELETE", "/api/v1/notification-channels/{id}/"): (
+        "/api/v1/notification-channels/{channel}/",
+        None,
+        CCO_WRITE[204],
+    ),
+    ("POST", "/api/v1/notification-channels/{id}/test/"): (
+        "/api/v1/notification-channels/{channel}/test/",
+        None,
+        (401, 403, 403, 403, 202, 202),
+    ),
+    ("GET", "/api/v1/notification-deliveries/"): (
+        "/api/v1/notification-deliveries/",
+        None,
+        CCO_READ,
+    ),
+    ("GET", "/api/v1/notification-deliveries/{id}/"): (
+        "/api/v1/notification-deliveries/{delivery}/",
+        None,
+        CCO_READ,
+    ),
+    ("GET", "/api/v1/notification-subscriptions/"): (
+        "/api/v1/notification-subscriptions/",
+        None,
+        (401, 403, 200, 200, 200, 200),
+    ),
+    ("POST", "/api/v1/notification-subscriptions/"): (
+        "/api/v1/notification-subscriptions/",
+        {"events": ["conflict.new"]},
+        # manager_b has one already.
+        (401, 403, 201, 400, 201, 201),
+    ),
+    ("GET", "/api/v1/notification-subscriptions/{id}/"): (
+        "/api/v1/notification-subscriptions/{subscription}/",
+        None,
+        OWN_B[200],
+    ),
+    ("PATCH", "/api/v1/notification-subscriptions/{id}/"): (
+        "/api/v1/notification-subscriptions/{subscription}/",
+        {"events": ["digest"]},
+        OWN_B[200],
+    ),
+    ("DELETE", "/api/v1/notification-subscriptions/{id}/"): (
+        "/api/v1/notification-subscriptions/{subscription}/",
+        None,
+        OWN_B[204],
+    ),
     ("GET", "/api/v1/rollup-runs/"): ("/api/v1/rollup-runs/", None, READ),
     ("GET", "/api/v1/rollup-runs/{id}/"): (
         "/api/v1/rollup-runs/{rollup_run}/",
@@ -257,7 +333,16 @@ def database_fingerprint() -> str:
     digest = hashlib.sha256()
     models = [
         m
-        for label in ("metrics", "goals", "planning", "conflicts", "auth", "authtoken")
+        for label in (
+            "metrics",
+            "goals",
+            "cycles",
+            "planning",
+            "conflicts",
+            "notifications",
+            "auth",
+            "authtoken",
+        )
         for m in apps.get_app_config(label).get_models(include_auto_created=True)
     ]
     with connection.cursor() as cursor:
@@ -302,6 +387,23 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
     conflict = factories.ConflictFactory(
         leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
     )
+    channel = Channel.objects.create(
+        name="Ops webhook",
+        kind="webhook",
+        url="http://127.0.0.1:9/hook",
+        secret="s" * 32,
+        events=["conflict.new"],
+    )
+    subscription = Subscription.objects.create(user=manager_b, events=["digest"])
+    event = Event.objects.create(
+        name="conflict.new",
+        key="conflict.new:matrix",
+        occurred_at=dt.datetime(2027, 3, 1, tzinfo=dt.UTC),
+        title="New conflict",
+    )
+    delivery = Delivery.objects.create(
+        event=event, channel=channel, kind="webhook", target=channel.url
+    )
     return {
         "users": {
             "manager_a": manager_a,
@@ -323,6 +425,9 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "aligning": aligning.pk,
             "signed": signed.pk,
             "conflict": conflict.pk,
+            "channel": channel.pk,
+            "subscription": subscription.pk,
+            "delivery": delivery.pk,
         },
     }
 

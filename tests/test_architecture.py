@@ -12,7 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Top to bottom, as in pyproject's import-linter contract.
-LAYERS = ["planning", "conflicts", "goals", "cycles", "metrics", "core"]
+LAYERS = [
+    "planning",
+    "conflicts",
+    "goals",
+    "cycles",
+    "notifications",
+    "metrics",
+    "core",
+]
 
 
 def naming(upper: str) -> re.Pattern[str]:

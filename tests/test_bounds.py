@@ -145,7 +145,9 @@ def test_a_failed_rollup_is_recorded_with_its_error_in_the_admin_and_the_api(
         )
 
     with pytest.raises(Exception, match="snapshots are read-only today"):
-        rollups.shared_goals_rollup(day=dt.date(2027, 4, 2), reason=RollupRun.Reason.SCHEDULE)
+        rollups.shared_goals_rollup(
+            day=dt.date(2027, 4, 2), reason=RollupRun.Reason.SCHEDULE
+        )
 
     run = RollupRun.objects.get()
     assert (run.status, run.reason, run.day, run.shared_goals) == (

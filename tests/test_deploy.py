@@ -530,6 +530,8 @@ def test_celery_is_set_for_long_jobs_that_survive_a_lost_worker():
             "nightly-conflict-detection": ["conflicts.nightly_detection", 3600],
             "nightly-shared-goal-rollup": ["goals.rollup_shared_goals", 3600],
             "shared-goal-rollup-catch-up": ["goals.rollup_catch_up", 540],
+            "notification-deliveries-resume": ["notifications.resume", 240],
+            "weekly-digest": ["notifications.weekly_digest", 3600],
         },
     }
 

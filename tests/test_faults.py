@@ -76,6 +76,18 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> ob
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def waiting_for_table(table: str) -> bool:
+    """Whether some session waits for a lock on ``table`` (the blocked job)."""
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        return bool(
+            conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = %s AND NOT l.granted",
+                (table,),
+            ).fetchone()[0]
+        )
+
+
 class RedisServer:
     """A private redis-server that a test may stop and start again on the same port."""
 
@@ -290,7 +302,11 @@ def test_a_worker_killed_mid_rollup_is_replaced_and_the_rollup_done_once(
         wait_until(
             lambda: advisory_lock_held(rollups.ROLLUP_LOCK), 30, "the roll-up to start"
         )
-        time.sleep(0.5)
+        wait_until(
+            lambda: waiting_for_table("goals_rolluprun"),
+            30,
+            "the roll-up to wait for its run's table",
+        )
         first.kill_everything()
     finally:
         blocker.run("ROLLBACK")

@@ -14,7 +14,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from conflicts import services as conflict_services
+from conflicts.services.events import run_events_dispatch
 from planning.models import SignOff
 from tests import factories
 
@@ -137,7 +137,9 @@ def test_four_simultaneous_sign_offs_for_one_silo_record_exactly_one(silo_a, man
 
 
 @pytest.mark.django_db
-def test_a_name_with_line_breaks_and_html_stays_on_one_line_in_the_alert_mail(cco):
+def test_a_name_with_line_breaks_and_html_stays_on_one_line_in_the_alert_mail(
+    cco, django_capture_on_commit_callbacks
+):
     cco.email = "cco@example.com"
     cco.save()
     leader = factories.KPIFactory(
@@ -152,17 +154,19 @@ def test_a_name_with_line_breaks_and_html_stays_on_one_line_in_the_alert_mail(cc
         leader_kpi=leader, affected_kpi=affected, correlation=-0.71, q_value=0.001
     )
 
-    sent = conflict_services.notify_high_severity([conflict.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        run_events_dispatch(
+            run_id=1, new_ids=[], reopened_ids=[], high_ids=[conflict.pk]
+        )
 
-    assert sent == 1
-    body = mail.outbox[0].body
-    assert body.splitlines() == [
-        "Detection found conflicts where one silo's success hurts another:",
-        "",
-        "- When Sales Bcc: evil@example.com's <b>Deals</b> closed[31m improves, "
+    (message,) = mail.outbox
+    assert message.subject == (
+        f"ducttape: High-severity conflict to review: {leader.key} → {affected.key}"
+    )
+    assert message.body.splitlines() == [
+        "When Sales Bcc: evil@example.com's <b>Deals</b> closed[31m improves, "
         "Support's ticket backlog now worsens one month later: r = -0.71, "
         "q = 0.001, over 40 months.",
-        f"  http://127.0.0.1:8000/report/conflicts/{conflict.pk}/",
         "",
-        "The CCO report: http://127.0.0.1:8000/report/conflicts/",
+        f"Open in ducttape: http://127.0.0.1:8000/report/conflicts/{conflict.pk}/",
     ]

@@ -468,7 +468,6 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     assert (started.status_code, started.json()["status"]) == (202, "pending")
 
     def finished() -> dict | None:
-        time.sleep(0.25)
         body = cco.get(f"/api/v1/detection-runs/{started.json()['id']}/").json()
         return body if body["status"] in ("succeeded", "failed") else None
 
@@ -501,12 +500,12 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     # one line, and no line of them starts with the injected header.
     def mailed() -> str | None:
         text = deployment.worker.log_path.read_text(errors="replace")
-        return text if "high-severity conflicts to review" in text else None
+        return text if "High-severity conflict to review" in text else None
 
     lines = wait_until(mailed, 30, "the alert mails").splitlines()
     quoted = [line for line in lines if "evil@example.com" in line]
     expected = (
-        "- A rise of 100 in Marketing Bcc: evil@example.com's <b>Leads</b> qualified "
+        "A rise of 100 in Marketing Bcc: evil@example.com's <b>Leads</b> qualified "
         "in a month, beyond what the company-wide drivers explain, comes with a rise of "
     )
     assert quoted, "no alert mail names the Marketing conflict"
@@ -764,7 +763,10 @@ def test_point_05_a_20000_row_import_preview_is_quick_small_and_blocks_no_upload
     preview: dict[str, Any] = {}
     lock_waits: list[int] = []
 
+    reading = threading.Event()
+
     def read_preview() -> None:
+        reading.set()
         preview["sent"] = time.monotonic()
         preview["response"] = admin.get(preview_path)
         preview["answered"] = time.monotonic()
@@ -786,7 +788,7 @@ def test_point_05_a_20000_row_import_preview_is_quick_small_and_blocks_no_upload
     watcher = threading.Thread(target=watch_locks)
     reader.start()
     watcher.start()
-    time.sleep(0.05)
+    assert reading.wait(timeout=30)
     while reader.is_alive() and len(uploads) < 100:
         sent = time.monotonic()
         status = pipeline.upload(*OVERLAPPING, 87.0 + len(uploads) % 2).status_code

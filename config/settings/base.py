@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "metrics",
+    "notifications",
     "cycles",
     "goals",
     "planning",
@@ -318,6 +319,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Seconds a burst of measurement uploads is given before the one roll-up it causes.
 ROLLUP_COALESCE_SECONDS = 30
 
+# Notifications (README, "Notifications"): retries double from the base up to the cap,
+# at most NOTIFICATIONS_MAX_ATTEMPTS attempts in all.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float(
+    "NOTIFICATIONS_RETRY_BASE_SECONDS", default=30
+)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float(
+    "NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600
+)
+NOTIFICATIONS_RESUME_AFTER_SECONDS = env.int(
+    "NOTIFICATIONS_RESUME_AFTER_SECONDS", default=300
+)
+# Webhooks to private addresses (loopback, 10/8, ...) are refused unless this is set:
+# an on-premises receiver, or the tests' receiver on loopback.
+NOTIFICATIONS_ALLOW_PRIVATE_URLS = env.bool(
+    "NOTIFICATIONS_ALLOW_PRIVATE_URLS", default=False
+)
+# The weekly digest: day of the week (crontab: "mon" or 1) and hour, in TIME_ZONE.
+NOTIFICATIONS_DIGEST_DAY = env.str("NOTIFICATIONS_DIGEST_DAY", default="mon")
+NOTIFICATIONS_DIGEST_HOUR = env.int("NOTIFICATIONS_DIGEST_HOUR", default=8)
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Nightly, after the day's uploads; expires so that a backlog never runs stale
     # copies (the task also refuses to start a second run while one is under way).
@@ -334,6 +356,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Runs the roll-up only if a contributing measurement changed since the last one:
     # catches up uploads whose roll-up could not be enqueued (Redis down).
+    # Deliveries whose task was lost (broker down at enqueue, a worker died).
+    "notification-deliveries-resume": {
+        "task": "notifications.resume",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
+    "weekly-digest": {
+        "task": "notifications.weekly_digest",
+        "schedule": crontab(
+            day_of_week=NOTIFICATIONS_DIGEST_DAY,
+            hour=NOTIFICATIONS_DIGEST_HOUR,
+            minute=0,
+        ),
+        "options": {"expires": 3600},
+    },
     "shared-goal-rollup-catch-up": {
         "task": "goals.rollup_catch_up",
         "schedule": crontab(minute="*/10"),
@@ -391,6 +428,8 @@ SPECTACULAR_SETTINGS = {
         "DetectionRunStatusEnum": "conflicts.models.RunStatus",
         "ConflictKindEnum": "conflicts.models.Kind",
         "CommitBlockerKindEnum": "planning.api.serializers.BLOCKER_KINDS",
+        "ChannelKindEnum": "notifications.models.ChannelKind",
+        "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
     },
 }
 

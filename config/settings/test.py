@@ -22,3 +22,7 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "1000000/
 # Tasks run in-process unless a test starts a real worker (tests/conflicts/test_celery.py
 # turns this off for its worker): nothing is left queued in Redis between tests.
 CELERY_TASK_ALWAYS_EAGER = True
+# The tests' webhook receivers listen on loopback; retries wait fractions of a second.
+NOTIFICATIONS_ALLOW_PRIVATE_URLS = True
+NOTIFICATIONS_RETRY_BASE_SECONDS = 0.2
+NOTIFICATIONS_RETRY_MAX_SECONDS = 1.0

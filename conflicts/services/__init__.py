@@ -4,18 +4,9 @@
   links and the evidence of runs (under one advisory lock), severity, reopening;
 - :mod:`~conflicts.services.workflow`: the review workflow the CCO team moves;
 - :mod:`~conflicts.services.runs`: detection runs and their one orchestration;
-- :mod:`~conflicts.services.notifications`: alert mails and the plain-words evidence.
+- :mod:`~conflicts.services.events`: the notifications the register's changes dispatch.
 """
 
-from conflicts.services.notifications import (
-    UNIT_WORDS,
-    describe,
-    effect_rate,
-    effect_words,
-    format_q,
-    notify_high_severity,
-    unit_of,
-)
 from conflicts.services.register import (
     MODERATE_EFFECT,
     REGISTER_LOCK,
@@ -51,12 +42,10 @@ __all__ = [
     "REOPEN_MARGIN",
     "SCHEDULE_LOCK",
     "STRONG_EFFECT",
-    "UNIT_WORDS",
     "ReconcileResult",
     "abandoned_before",
     "conflict_transition",
     "declared_links",
-    "describe",
     "detection_run_create",
     "detection_run_enqueue",
     "detection_run_execute",
@@ -67,13 +56,8 @@ __all__ = [
     "detection_run_perform",
     "detection_run_schedule",
     "detection_run_start",
-    "effect_rate",
-    "effect_words",
-    "format_q",
     "kpis_with_goal_at_risk",
     "materially_stronger",
-    "notify_high_severity",
     "register_reconcile",
     "severity_for",
-    "unit_of",
 ]

@@ -28,7 +28,7 @@ from conflicts.models import (
     Severity,
     Status,
 )
-from conflicts.services.notifications import notify_high_severity
+from conflicts.services.events import run_events_dispatch
 from conflicts.services.register import register_reconcile
 from conflicts.tasks import detect_conflicts_task
 from core.roles import User
@@ -245,8 +245,8 @@ def detection_run_finish(
     blocks: int,
 ) -> DetectionRun:
     """Write a run's associations into the register with their effect sizes, its
-    counts, drivers and untested KPIs, and mail about high-severity conflicts (after
-    commit)."""
+    counts, drivers and untested KPIs, and dispatch conflict.new and conflict.high
+    (delivered after commit)."""
     conflicts = [a for a in associations if a.kind == "conflict"]
     synergies = sorted(
         (a for a in associations if a.kind == "synergy"), key=lambda a: (-a.r, a.p)
@@ -337,7 +337,14 @@ def detection_run_finish(
         )
         if ids:
             Conflict.objects.filter(pk__in=ids).update(alerted_high=True)
-            transaction.on_commit(lambda: notify_high_severity(ids))
+        # In the run's transaction: the events go out only if the register's changes
+        # are kept, and after they are.
+        run_events_dispatch(
+            run_id=run.pk,
+            new_ids=[c.pk for c in result.created],
+            reopened_ids=[c.pk for c in result.reopened],
+            high_ids=ids,
+        )
     run.refresh_from_db()
     return run
 

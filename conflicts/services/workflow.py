@@ -13,6 +13,7 @@ from conflicts.models import (
     ConflictTransition,
     Status,
 )
+from conflicts.services.events import status_event_dispatch
 from conflicts.services.register import REGISTER_LOCK
 from core.roles import User
 from metrics.locks import advisory_xact_lock
@@ -62,7 +63,8 @@ def conflict_transition(
                 }
             )
         now = timezone.now()
-        ConflictTransition.objects.create(
+        from_status = conflict.status
+        transition = ConflictTransition.objects.create(
             conflict=conflict,
             from_status=conflict.status,
             to_status=status,
@@ -79,4 +81,11 @@ def conflict_transition(
             )
             conflict.closed_severity = conflict.severity
         conflict.save()
+        status_event_dispatch(
+            conflict=conflict,
+            from_status=from_status,
+            user=user,
+            note=note,
+            transition_id=transition.pk,
+        )
     return conflict

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from conflicts import engine
+from conflicts import engine, evidence
 from conflicts import services as conflict_services
 from conflicts.models import Conflict, DetectionRun
 from metrics.detection import Association
@@ -124,7 +124,7 @@ def test_a_quarterly_follower_is_found_with_its_lag_in_quarters():
         "quarterly",
     )
     assert conflict.effect_low <= planted.effect <= conflict.effect_high
-    assert "one quarter later" in conflict_services.describe(conflict)
+    assert "one quarter later" in evidence.describe(conflict)
 
 
 def test_a_messy_company_gives_exactly_its_planted_conflicts():
@@ -171,7 +171,7 @@ def test_the_effect_is_said_in_the_affected_kpis_units():
 
     step, effect = conflict.effect_step, conflict.effect
     assert step == 10.0
-    assert conflict_services.describe(conflict).startswith(
+    assert evidence.describe(conflict).startswith(
         f"A rise of 10 units in Sales' leader in a month, beyond what the company-wide "
         f"drivers explain, comes with a fall of {abs(effect) * 10:.3g} points in "
         "Support's follower one month later (95% CI "

@@ -480,15 +480,17 @@ def test_new_high_severity_conflicts_mail_the_cco_team_and_both_silos_managers(
 
     # manager_b has no address; the other silo's manager is not concerned.
     assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "cco@example.com"]
-    message = mail.outbox[0]
-    assert message.subject == "ducttape: 1 high-severity conflict to review"
-    assert (
-        "When Sales' deals closed improves, Support's ticket backlog worsens one "
-        "month later: r = -0.71, q = 0.001, over 40 months." in message.body
-    )
-
     conflict = Conflict.objects.get()
-    assert f"  http://127.0.0.1:8000/report/conflicts/{conflict.pk}/" in message.body
+    message = mail.outbox[0]
+    assert message.subject == (
+        f"ducttape: High-severity conflict to review: {deals.key} → {backlog.key}"
+    )
+    assert message.body.splitlines() == [
+        "When Sales' deals closed improves, Support's ticket backlog worsens one "
+        "month later: r = -0.71, q = 0.001, over 40 months.",
+        "",
+        f"Open in ducttape: http://127.0.0.1:8000/report/conflicts/{conflict.pk}/",
+    ]
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         again = factories.DetectionRunFactory(status="running")

@@ -3,7 +3,6 @@ the figures agreeing with it, query counts, and what uploads trigger."""
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 from django.core.cache import cache
@@ -191,12 +190,15 @@ def test_query_count_is_the_same_for_1_and_8_shared_goals(world, silo_a, silo_b)
 def test_two_rollups_at_once_do_the_work_once(silo_a, silo_b, monkeypatch):
     build(silo_a, silo_b)
     real_compute = rollups.compute
+    computing, release = threading.Event(), threading.Event()
 
-    def slow_compute(shared_goals):
-        time.sleep(1.0)  # long enough for the other run to find the lock taken
+    def held_compute(shared_goals):
+        # The first run holds the lock here until the second one has come and gone.
+        computing.set()
+        assert release.wait(timeout=30)
         return real_compute(shared_goals)
 
-    monkeypatch.setattr(rollups, "compute", slow_compute)
+    monkeypatch.setattr(rollups, "compute", held_compute)
     statuses = []
 
     def run():
@@ -205,12 +207,14 @@ def test_two_rollups_at_once_do_the_work_once(silo_a, silo_b, monkeypatch):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.2)
-    for thread in threads:
-        thread.join()
+    first = threading.Thread(target=run)
+    first.start()
+    assert computing.wait(timeout=30)
+    second = threading.Thread(target=run)
+    second.start()
+    second.join(timeout=30)
+    release.set()
+    first.join(timeout=30)
 
     assert sorted(statuses) == ["done", "skipped"]
     assert SharedGoalSnapshot.objects.count() == 1

@@ -1,5 +1,6 @@
 """The roll-up on a real Celery worker against the real Redis (no eager mode)."""
 
+import threading
 import time
 
 import pytest
@@ -78,30 +79,22 @@ def test_a_burst_of_uploads_causes_one_rollup(
 def test_a_rollup_while_the_worker_runs_one_is_skipped(
     worker, silo_a, silo_b, monkeypatch
 ):
-    from django.db import connection
 
     build(silo_a, silo_b)
     real_compute = rollups.compute
+    computing, release = threading.Event(), threading.Event()
 
-    def slow_compute(shared_goals):
-        time.sleep(2.0)
+    def held_compute(shared_goals):
+        # The worker (a thread of this process) holds the lock here until released.
+        computing.set()
+        assert release.wait(timeout=30)
         return real_compute(shared_goals)
 
-    monkeypatch.setattr(rollups, "compute", slow_compute)
+    monkeypatch.setattr(rollups, "compute", held_compute)
     result = tasks.rollup_shared_goals_task.delay("schedule")
-
-    # Wait until the worker's run holds the advisory lock.
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
-                [rollups.ROLLUP_LOCK],
-            )
-            if cursor.fetchone()[0]:
-                break
-        time.sleep(0.05)
+    assert computing.wait(timeout=30)
     concurrent = rollups.shared_goals_rollup(reason="command")
+    release.set()
 
     assert concurrent.status == "skipped"
     assert result.get(timeout=30) == "done"

@@ -1,66 +1,10 @@
-"""What the register tells people: alert mails and the plain-words evidence."""
+"""The conflict's evidence in plain words: what the report, the pages and the
+notifications say about it."""
 
 from __future__ import annotations
 
-from django.core.mail import send_mass_mail
-
 from conflicts.models import Conflict, Method
-from core.roles import CCO_TEAM
 from core.text import one_line
-
-
-def notify_high_severity(conflict_ids: list[int]) -> int:
-    """Email the CCO team and both silos' managers about these high-severity conflicts.
-
-    One message per recipient listing the conflicts that concern them; users without an
-    email address are skipped. Return the number of messages sent.
-    """
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-
-    conflicts = list(
-        Conflict.objects.filter(pk__in=conflict_ids)
-        .select_related("leader_kpi", "affected_kpi", "leader_silo", "affected_silo")
-        .prefetch_related("leader_silo__managers", "affected_silo__managers")
-    )
-    cco = list(
-        get_user_model()
-        .objects.filter(groups__name=CCO_TEAM, is_active=True)
-        .exclude(email="")
-    )
-    per_recipient: dict[str, list[Conflict]] = {}
-    for conflict in conflicts:
-        managers = [
-            *conflict.leader_silo.managers.all(),
-            *conflict.affected_silo.managers.all(),
-        ]
-        for user in (*cco, *managers):
-            if user.is_active and user.email:
-                per_recipient.setdefault(user.email, [])
-                if conflict not in per_recipient[user.email]:
-                    per_recipient[user.email].append(conflict)
-    messages = []
-    for email, items in sorted(per_recipient.items()):
-        lines = [
-            f"{describe(c)}\n  {settings.SITE_URL}/report/conflicts/{c.pk}/"
-            for c in items
-        ]
-        # The run's summary counts the same conflicts ("high_alerts"): new, reopened,
-        # or become high since the last mail.
-        subject = (
-            f"ducttape: {len(items)} high-severity conflict"
-            f"{'s' if len(items) != 1 else ''} to review"
-        )
-        body = "\n\n".join(
-            [
-                "Detection found conflicts where one silo's success hurts another:",
-                *(f"- {line}" for line in lines),
-                f"The CCO report: {settings.SITE_URL}/report/conflicts/",
-            ]
-        )
-        messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [email]))
-    return send_mass_mail(messages, fail_silently=False) if messages else 0
-
 
 LAG_WORDS = {0: "in the same {unit}", 1: "one {unit} later"}
 UNIT_WORDS = {"weekly": "week", "monthly": "month", "quarterly": "quarter"}
