@@ -622,7 +622,7 @@ def finish(arguments, runs, machine, postgres) -> int:  # type: ignore[no-untype
         rows,
     )
     print(
-        "read: run start + engine.load_matrices; compute: engine.scan_all (blocks + "
+        "read: run start + conflicts.inputs.load_matrices; compute: engine.scan_all (blocks + "
         "false-discovery step); write: services.detection_run_finish (register reconcile, run "
         "record). RSS start: after Django setup and imports, before the run."
     )

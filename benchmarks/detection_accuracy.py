@@ -95,11 +95,11 @@ def np_isnan(values):  # type: ignore[no-untyped-def]
 
 def score(company, method: str) -> Score:  # type: ignore[no-untyped-def]
     """Detect with ``method`` on ``company`` and compare with the ground truth."""
-    from conflicts import engine
+    from conflicts import engine, inputs
 
     began = time.perf_counter()
     series, keys = company.as_series()
-    matrices = engine.matrices_from(series, method)
+    matrices = inputs.matrices_from(series, method)
     associations, _, _ = engine.scan_all(matrices, **OPTIONS)
     seconds = time.perf_counter() - began
     planted = {(p.leader, p.follower): p for p in company.planted}

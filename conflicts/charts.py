@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conflicts.engine import SIGN, period_number
+from conflicts.inputs import SIGN, period_number
 from metrics.models import KPI, Measurement
 
 WIDTH = 720

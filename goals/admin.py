@@ -12,7 +12,12 @@ from core.roles import is_bi_reader, is_cco, is_silo_manager
 from cycles.models import LOCKED_PHASES, MANAGER_PHASES, cycle_is_locked
 from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
 from goals.selectors import goal_attainment, goal_list_with_actuals
-from metrics.admin import SILO_FILTER, HistoryAdmin, SiloScopedAdminMixin, human_number
+from metrics.admin_mixins import (
+    SILO_FILTER,
+    HistoryAdmin,
+    SiloScopedAdminMixin,
+    human_number,
+)
 
 
 class LockedCycleAdminMixin:

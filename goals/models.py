@@ -18,8 +18,8 @@ from core.bounds import (
     validate_magnitude,
 )
 from cycles.models import Cycle, cycle_is_locked, locked_message, stored_cycle_lock
-from metrics import periods
-from metrics.models import KPI, Direction
+from goals.rules import goal_value_problems
+from metrics.models import KPI
 
 
 class Goal(models.Model):
@@ -111,49 +111,7 @@ class Goal(models.Model):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
-        if self.kpi_id is not None:
-            is_band = self.kpi.direction == Direction.TARGET_BAND
-            if is_band and self.target is not None:
-                errors["target"] = (
-                    "A target-band KPI's goal sets a band (target low and high), "
-                    "not a single target."
-                )
-            if not is_band and (
-                self.target_low is not None or self.target_high is not None
-            ):
-                errors["target_low"] = (
-                    f"{self.kpi.get_direction_display()} KPIs take a single target, "
-                    "not a band."
-                )
-            if is_band and (self.target_low is None or self.target_high is None):
-                errors["target_high"] = "Set both edges of the target band."
-            if not is_band and self.target is None:
-                errors["target"] = "Set the target value."
-            if self.target is not None and self.baseline is not None:
-                # A target on the worsening side would turn progress upside down.
-                if self.kpi.direction == Direction.HIGHER_IS_BETTER and (
-                    self.target < self.baseline
-                ):
-                    errors["target"] = (
-                        "Higher is better for this KPI: the target must not be below "
-                        f"the baseline ({self.baseline:g})."
-                    )
-                if self.kpi.direction == Direction.LOWER_IS_BETTER and (
-                    self.target > self.baseline
-                ):
-                    errors["target"] = (
-                        "Lower is better for this KPI: the target must not be above "
-                        f"the baseline ({self.baseline:g})."
-                    )
-            for field in ("period_start", "period_end"):
-                day = getattr(self, field)
-                if day is not None and not periods.is_period_start(
-                    day, self.kpi.frequency
-                ):
-                    errors[field] = (
-                        f"A {self.kpi.frequency} KPI's period must be "
-                        f"{periods.describe_period_start(self.kpi.frequency)}."
-                    )
+        errors.update(goal_value_problems(self))
         if self.cycle_id is not None and cycle_is_locked(self.cycle):
             raise ValidationError({"cycle": locked_message(self.cycle, "goals")})
         locked = stored_cycle_lock(Goal, self.pk, "goal", "goals")
@@ -190,22 +148,6 @@ class Goal(models.Model):
                     f"The goal's periods must lie within {cycle} "
                     f"({cycle.start_date:%Y-%m-%d} to {cycle.end_date:%Y-%m-%d}).",
                 )
-        if (
-            self.target_low is not None
-            and self.target_high is not None
-            and self.target_low > self.target_high
-        ):
-            errors["target_high"] = (
-                "The band's high edge must not be below its low edge."
-            )
-        if (
-            self.period_start
-            and self.period_end
-            and self.period_start > self.period_end
-        ):
-            errors["period_end"] = (
-                "The due period must not come before the first period."
-            )
         if errors:
             raise ValidationError(errors)
 

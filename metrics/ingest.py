@@ -13,16 +13,18 @@ sending the same rows again changes nothing.
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.bounds import magnitude_problem
 from core.roles import User
+from core.text import json_type_name, printable, quoted
 from metrics import periods
+from metrics.measurement_writes import ValidRow, upsert_portable, upsert_postgresql
 from metrics.models import KPI, Measurement
 from metrics.selectors import silo_ids_writable_by
 from metrics.signals import measurements_changed
@@ -31,12 +33,6 @@ MAX_ROWS = 10_000
 ROW_FIELDS = ("kpi", "period", "value", "source")
 REQUIRED_FIELDS = ("kpi", "period", "value")
 SOURCE_MAX_LENGTH: int = Measurement._meta.get_field("source").max_length  # type: ignore[assignment]
-
-# One statement per chunk: 2,000 rows keep each round trip well under a megabyte.
-CHUNK_SIZE = 2_000
-# The portable path names each row's KPI and period as parameters; old SQLite builds
-# allow 999 per statement.
-PORTABLE_CHUNK_SIZE = 400
 
 _KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", re.ASCII)
 _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -83,15 +79,6 @@ class _KPIInfo:
     frequency: str
 
 
-class ValidRow(NamedTuple):
-    """A checked row, in the shape both writers take."""
-
-    kpi_id: int
-    period: dt.date
-    value: float
-    source: str
-
-
 @dataclass(frozen=True)
 class RowsChecked:
     """The outcome of checking rows: each row's values (None if it has a problem),
@@ -111,7 +98,7 @@ def json_number(value: Any) -> float:
     """Return a JSON number as a float; raise ValueError naming what came instead."""
     # bool is an int in Python, but true is not a number in JSON.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"Give a number; got {_json_type(value)}.")
+        raise ValueError(f"Give a number; got {json_type_name(value)}.")
     try:
         return float(value)
     except OverflowError:
@@ -203,7 +190,7 @@ def measurements_bulk_upsert(
     # keeps two pipelines writing overlapping rows from deadlocking.
     valid_rows.sort(key=lambda row: (row[0], row[1]))
     now = timezone.now()
-    write = _write_postgresql if connection.vendor == "postgresql" else _write_portable
+    write = upsert_postgresql if connection.vendor == "postgresql" else upsert_portable
     with transaction.atomic():
         created, updated = write(valid_rows, now)
         if created or updated:
@@ -228,7 +215,9 @@ def _check_rows(
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             message = "Each row must be a JSON object with kpi, period and value; "
-            errors.append(RowError(index, "row", f"{message}got {_json_type(row)}."))
+            errors.append(
+                RowError(index, "row", f"{message}got {json_type_name(row)}.")
+            )
             checked_rows.append(None)
             continue
         valid_row, row_errors = _check_row(
@@ -283,7 +272,7 @@ def _check_row(
             if earlier != index:
                 refuse(
                     "period",
-                    f"{name_row(earlier)} already gives KPI {_quote(row['kpi'])} a "
+                    f"{name_row(earlier)} already gives KPI {quoted(row['kpi'])} a "
                     f"value for {period:%Y-%m-%d}; send each KPI and period once.",
                 )
     if "value" in row:
@@ -296,8 +285,8 @@ def _check_row(
     for name in row:
         if name not in ROW_FIELDS:
             refuse(
-                _printable(str(name)),
-                f"Unknown field {_quote(str(name))}; a row has kpi, period, value "
+                printable(str(name)),
+                f"Unknown field {quoted(str(name))}; a row has kpi, period, value "
                 "and (optionally) source.",
             )
 
@@ -337,14 +326,14 @@ def _check_kpi(
     if not isinstance(key, str):
         return None, (
             "Give the KPI's key as a string, such as sales.deals_closed; "
-            f"got {_json_type(key)}."
+            f"got {json_type_name(key)}."
         )
     kpi = kpis.get(key)
     if kpi is None:
-        return None, f"Unknown KPI {_quote(key)}."
+        return None, f"Unknown KPI {quoted(key)}."
     if writable_silo_ids is not None and kpi.silo_id not in writable_silo_ids:
         return kpi, (
-            f"KPI {_quote(key)} belongs to silo {_quote(kpi.silo_slug)}, which you do "
+            f"KPI {quoted(key)} belongs to silo {quoted(kpi.silo_slug)}, which you do "
             "not manage; you may write only the KPIs of your own silos."
         )
     return kpi, ""
@@ -355,15 +344,15 @@ def _check_period(text: Any, kpi: _KPIInfo | None) -> tuple[dt.date | None, str]
     if not isinstance(text, str) or not _DATE_PATTERN.fullmatch(text):
         return None, (
             "Give the period's first day as a date, YYYY-MM-DD; got "
-            f"{_quote(text) if isinstance(text, str) else _json_type(text)}."
+            f"{quoted(text) if isinstance(text, str) else json_type_name(text)}."
         )
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
-        return None, f"{_quote(text)} is not a date."
+        return None, f"{quoted(text)} is not a date."
     if kpi is not None and not periods.is_period_start(day, kpi.frequency):
         return day, (
-            f"KPI {_quote(kpi.key)} is {kpi.frequency}: its period must be "
+            f"KPI {quoted(kpi.key)} is {kpi.frequency}: its period must be "
             f"{periods.describe_period_start(kpi.frequency)}; got {text}."
         )
     return day, ""
@@ -384,7 +373,7 @@ def _check_value(value: Any, parse_value: ValueParser) -> tuple[float | None, st
 def _check_source(source: Any) -> tuple[str, str]:
     """Return the source and "", or "" and what is wrong with it."""
     if not isinstance(source, str):
-        return "", f"Give the source as a string; got {_json_type(source)}."
+        return "", f"Give the source as a string; got {json_type_name(source)}."
     if len(source) > SOURCE_MAX_LENGTH:
         return "", (f"Use at most {SOURCE_MAX_LENGTH} characters; got {len(source)}.")
     if "\x00" in source:
@@ -394,119 +383,3 @@ def _check_source(source: Any) -> tuple[str, str]:
     except UnicodeEncodeError:
         return "", "The source is not valid Unicode (it holds a lone surrogate)."
     return source, ""
-
-
-def _write_postgresql(rows: list[ValidRow], now: dt.datetime) -> tuple[int, int]:
-    """Upsert ``rows`` with one INSERT ... ON CONFLICT per chunk; return the counts.
-
-    Rows whose value and source are already stored are skipped by the WHERE of the
-    DO UPDATE, so they are neither returned nor counted nor touched. ``xmax = 0``
-    tells a freshly inserted row from an updated one.
-    """
-    table = connection.ops.quote_name(Measurement._meta.db_table)
-    sql = f"""
-        WITH written AS (
-            INSERT INTO {table} AS stored
-                (kpi_id, period, value, source, created_at, updated_at)
-            SELECT incoming.kpi_id, incoming.period, incoming.value, incoming.source,
-                   %s, %s
-            FROM unnest(
-                %s::bigint[], %s::date[], %s::double precision[], %s::text[]
-            ) AS incoming (kpi_id, period, value, source)
-            ON CONFLICT (kpi_id, period) DO UPDATE
-            SET value = EXCLUDED.value,
-                source = EXCLUDED.source,
-                updated_at = EXCLUDED.updated_at
-            WHERE (stored.value, stored.source)
-                IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.source)
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-        FROM written
-    """  # noqa: S608 (the table name is the model's; every value is a parameter)
-    created = updated = 0
-    with connection.cursor() as cursor:
-        for chunk in _chunks(rows, CHUNK_SIZE):
-            kpi_ids, days, values, sources = (
-                list(column) for column in zip(*chunk, strict=True)
-            )
-            cursor.execute(sql, [now, now, kpi_ids, days, values, sources])
-            chunk_created, chunk_updated = cursor.fetchone()
-            created += chunk_created
-            updated += chunk_updated
-    return created, updated
-
-
-def _write_portable(rows: list[ValidRow], now: dt.datetime) -> tuple[int, int]:
-    """Upsert ``rows`` through the ORM (SQLite and others); return the counts.
-
-    Give the same answers as the PostgreSQL path: rows already stored with the same
-    value and source are left alone.
-    """
-    created = updated = 0
-    for chunk in _chunks(rows, PORTABLE_CHUNK_SIZE):
-        stored = {
-            (kpi_id, period): (pk, value, source)
-            for pk, kpi_id, period, value, source in Measurement.objects.filter(
-                kpi_id__in={row[0] for row in chunk},
-                period__in={row[1] for row in chunk},
-            )
-            .order_by()
-            .values_list("pk", "kpi_id", "period", "value", "source")
-        }
-        to_create: list[Measurement] = []
-        to_update: list[Measurement] = []
-        for kpi_id, period, value, source in chunk:
-            found = stored.get((kpi_id, period))
-            if found is None:
-                to_create.append(
-                    Measurement(
-                        kpi_id=kpi_id,
-                        period=period,
-                        value=value,
-                        source=source,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif (found[1], found[2]) != (value, source):
-                to_update.append(
-                    Measurement(pk=found[0], value=value, source=source, updated_at=now)
-                )
-        Measurement.objects.bulk_create(to_create)
-        Measurement.objects.bulk_update(to_update, ["value", "source", "updated_at"])
-        created += len(to_create)
-        updated += len(to_update)
-    return created, updated
-
-
-def _chunks(rows: list[ValidRow], size: int) -> Iterator[list[ValidRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _json_type(value: Any) -> str:
-    """Return how JSON would name the type of ``value`` ("a string", "null", ...)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    """Return ``text`` quoted for a message, cut short, with odd characters escaped."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _printable(text: str, limit: int = 100) -> str:
-    """Return ``text`` cut short and safe to encode as UTF-8 (lone surrogates escaped)."""
-    return text[:limit].encode("utf-8", "backslashreplace").decode()

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from cycles.models import Cycle
 from goals.admin import LockedCycleAdminMixin
-from metrics.admin import HistoryAdmin
+from metrics.admin_mixins import HistoryAdmin
 from planning.models import (
     FundingAllocation,
     Priority,

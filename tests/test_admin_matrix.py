@@ -329,7 +329,7 @@ MATRIX: dict[str, list[Request]] = {
             VIEW,
             "silo without KPIs",
         ),
-        # simple-history's revert: read-only for everyone (metrics.admin.HistoryAdmin).
+        # simple-history's revert: read-only for everyone (metrics.admin_mixins.HistoryAdmin).
         post("/admin/metrics/silo/{silo}/history/{silo_version}/", {}, NOBODY),
     ],
     "/admin/metrics/silo/<path:object_id>/": [

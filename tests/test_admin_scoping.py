@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from goals.models import Goal
-from metrics.admin import human_number
+from metrics.admin_mixins import human_number
 from metrics.models import KPI, Measurement
 from tests import factories
 

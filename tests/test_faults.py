@@ -41,7 +41,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from conflicts import engine, services
+from conflicts import engine, inputs, services
 from conflicts.models import Conflict, DetectionRun
 from goals import rollups
 from goals.models import RollupDemand, RollupRun, SharedGoalSnapshot
@@ -332,7 +332,7 @@ def test_a_worker_child_killed_mid_detection_is_redelivered_and_completes(
     redis_server, workers
 ):
     standard_company().save()
-    matrices, _ = engine.load_matrices()
+    matrices, _ = inputs.load_matrices()
     expected, tests, _ = engine.scan_all(
         matrices, max_lag=3, min_pairs=12, q_threshold=0.05, block_size=1000
     )

@@ -500,9 +500,14 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     # one line, and no line of them starts with the injected header.
     def mailed() -> str | None:
         text = deployment.worker.log_path.read_text(errors="replace")
-        return text if "High-severity conflict to review" in text else None
+        # The subject is RFC 2047-encoded (it holds an arrow); the body is plain text.
+        return text if "evil@example.com" in text and "Open in ducttape: " in text else None
 
-    lines = wait_until(mailed, 30, "the alert mails").splitlines()
+    try:
+        lines = wait_until(mailed, 30, "the alert mails").splitlines()
+    except AssertionError as timeout:
+        tail = deployment.worker.log_path.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{timeout}; the worker's log ends:\n{tail}") from None
     quoted = [line for line in lines if "evil@example.com" in line]
     expected = (
         "A rise of 100 in Marketing Bcc: evil@example.com's <b>Leads</b> qualified "
@@ -511,7 +516,7 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     assert quoted, "no alert mail names the Marketing conflict"
     assert all(line.startswith(expected) for line in quoted), quoted
     assert not [line for line in lines if line.lower().startswith("bcc:")]
-    mails = sum(line.startswith("Subject: ducttape: ") for line in lines)
+    mails = sum(line.startswith("Subject:") for line in lines)
     deployment.note(
         "12",
         "silo name 'Marketing\\r\\nBcc: evil@...', KPI name '<b>Leads</b>\\nqualified'",

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conflicts import engine
+from conflicts import engine, inputs
 from conflicts.models import (
     Conflict,
     DetectionRun,
@@ -48,7 +48,7 @@ DEFAULT_BLOCK_SIZE = 1000
 
 #: dispatch(run, matrices, work, p_keep, summary): send the blocks to the workers.
 Dispatch = Callable[
-    [DetectionRun, list[engine.FrequencyMatrix], list[Any], float, dict[str, Any]],
+    [DetectionRun, list[inputs.FrequencyMatrix], list[Any], float, dict[str, Any]],
     None,
 ]
 
@@ -72,7 +72,7 @@ def detection_run_create(
         min_pairs=min_pairs,
         q_threshold=q_threshold,
         block_size=block_size,
-        parameters=engine.method_parameters(method),
+        parameters=inputs.method_parameters(method),
     )
 
 
@@ -161,11 +161,11 @@ def detection_run_execute(
         return "skipped"
     try:
         began = time.perf_counter()
-        matrices, measurements = engine.load_matrices(run.method)
+        matrices, measurements = inputs.load_matrices(run.method)
         summary = {
             "kpis": sum(int(m.native.sum()) for m in matrices),
             "measurements": measurements,
-            "untested": engine.untested_kpis(matrices, min_pairs=run.min_pairs),
+            "untested": inputs.untested_kpis(matrices, min_pairs=run.min_pairs),
             "drivers": engine.drivers_of(matrices),
         }
         say(
@@ -206,7 +206,7 @@ def detection_run_execute(
 def detection_run_merge(
     run: DetectionRun,
     *,
-    matrices: list[engine.FrequencyMatrix],
+    matrices: list[inputs.FrequencyMatrix],
     scans: list[detection.BlockScan],
     p_keep: float,
     summary: dict[str, Any],
@@ -237,7 +237,7 @@ def detection_run_merge(
 
 def detection_run_finish(
     run: DetectionRun,
-    matrices: list[engine.FrequencyMatrix],
+    matrices: list[inputs.FrequencyMatrix],
     associations: list[detection.Association],
     *,
     summary: dict[str, Any],
@@ -304,7 +304,7 @@ def detection_run_finish(
             marked_stale=result.marked_stale,
             high_alerts=len(ids),
             untested_kpis=len(untested),
-            untested=untested[: engine.UNTESTED_KEPT],
+            untested=untested[: inputs.UNTESTED_KEPT],
             drivers=[
                 {
                     "grid": driver["grid"],

@@ -5,7 +5,8 @@ secret), ``notification-subscriptions/`` (a user's own) and ``notification-deliv
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -55,6 +56,18 @@ class ChannelViewSet(ServiceModelViewSet):
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Channel:
         return services.channel_save(user=user, channel=instance, **fields)
 
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(
+                "ChannelTestSent",
+                {
+                    "event": serializers.CharField(),
+                    "event_key": serializers.CharField(),
+                },
+            )
+        },
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         event = services.channel_test(channel=self.get_object(), user=request.user)

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from conflicts import engine, evidence
+from conflicts import engine, evidence, inputs
 from conflicts import services as conflict_services
 from conflicts.models import Conflict, DetectionRun
 from metrics.detection import Association
@@ -208,7 +208,7 @@ def test_effect_sizes_recover_the_planted_effect_in_at_least_90_of_100_pairs():
         )
         series, keys = company.as_series()
         ids = {key: kpi_id for kpi_id, key in keys.items()}
-        matrices = engine.matrices_from(series, engine.DRIVERS)
+        matrices = inputs.matrices_from(series, inputs.DRIVERS)
         pair = (ids["sales.leader"], ids["support.follower"])
         estimated = engine.effects_of(
             matrices,

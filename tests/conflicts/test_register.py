@@ -643,9 +643,10 @@ def test_an_abandoned_running_run_is_taken_over_and_a_live_one_is_not(settings):
 
 def scans_of_a_company(block_size=4):
     from conflicts import engine
+    from conflicts.inputs import load_matrices
 
     standard_company().save()
-    matrices, _ = engine.load_matrices()
+    matrices, _ = load_matrices()
     work = [
         [index, list(block)]
         for index, matrix in enumerate(matrices)

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from import_export import fields, resources, widgets
 
-from metrics import imports
+from metrics import csv_files, imports
 from metrics.imports import Change, Problem
 from metrics.ingest import BulkResult, measurements_bulk_upsert
 from metrics.models import KPI, Measurement, MeasurementImport
@@ -464,7 +464,7 @@ def test_semicolon_tab_and_comma_files_import_the_same(
     ],
 )
 def test_the_delimiter_is_sniffed(text, delimiter):
-    assert imports.sniff_delimiter(text) == delimiter
+    assert csv_files.sniff_delimiter(text) == delimiter
 
 
 def test_a_semicolon_value_with_both_separators_is_refused(client, kpis, manager_a):

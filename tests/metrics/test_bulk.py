@@ -469,7 +469,7 @@ def test_a_mixed_request_counts_creates_and_updates_exactly(
 ):
     if writer == "portable":
         # The SQLite path, run here on PostgreSQL: it must give the same answers.
-        monkeypatch.setattr(ingest, "_write_postgresql", ingest._write_portable)
+        monkeypatch.setattr(ingest, "upsert_postgresql", ingest.upsert_portable)
     factories.MeasurementFactory(
         kpi=kpis["deals"], period=dt.date(2024, 2, 1), value=20.0, source="crm"
     )
