@@ -18,13 +18,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.roles import CCO_TEAM, User, is_cco
 from core.services import validated_save
 from core.text import one_line
 from notifications import payloads, transport
+from notifications.audience import managers_of
 from notifications.events import EventName
 from notifications.models import (
     HTTP_KINDS,
@@ -59,37 +60,13 @@ def _email_recipients(channel: Channel, silo_ids: list[int]) -> list[str]:
             Q(groups__name=CCO_TEAM) | Q(is_superuser=True)
         ).values_list("email", flat=True)
     if channel.to_silo_managers and silo_ids:
-        addresses += users.filter(managed_silos__in=silo_ids).values_list(
-            "email", flat=True
-        )
+        addresses += users.filter(
+            pk__in=managers_of(silo_ids).values("pk")
+        ).values_list("email", flat=True)
     return sorted(dict.fromkeys(a.lower() for a in addresses))
 
 
-def _deliveries(event: Event, channels: Iterable[Channel]) -> list[Delivery]:
-    rows: list[Delivery] = []
-    mailed: set[str] = set()
-    for channel in channels:
-        if channel.kind == ChannelKind.EMAIL:
-            for address in _email_recipients(channel, event.silo_ids):
-                if address not in mailed:
-                    mailed.add(address)
-                    rows.append(
-                        Delivery(
-                            event=event,
-                            channel=channel,
-                            kind=channel.kind,
-                            target=address,
-                            recipient=address,
-                        )
-                    )
-        else:
-            rows.append(
-                Delivery(
-                    event=event, channel=channel, kind=channel.kind, target=channel.url
-                )
-            )
-    if event.name == EventName.TEST:
-        return rows
+def _subscriptions(event: Event) -> QuerySet[Subscription]:
     subscriptions = (
         Subscription.objects.filter(
             is_active=True, events__contains=[event.name], user__is_active=True
@@ -99,23 +76,45 @@ def _deliveries(event: Event, channels: Iterable[Channel]) -> list[Delivery]:
     )
     if event.silo_ids:
         subscriptions = subscriptions.filter(
-            Q(user__managed_silos__in=event.silo_ids)
+            Q(user__in=managers_of(event.silo_ids).values("pk"))
             | Q(user__groups__name=CCO_TEAM)
             | Q(user__is_superuser=True)
         ).distinct()
-    for subscription in subscriptions:
-        address = subscription.user.email.lower()
+    return subscriptions
+
+
+def _deliveries(event: Event, channels: Iterable[Channel]) -> list[Delivery]:
+    """One delivery per HTTP channel, and one per email address however many email
+    channels and subscriptions name it."""
+    rows: list[Delivery] = []
+    mailed: set[str] = set()
+
+    def mail(address: str, **source: Any) -> None:
         if address not in mailed:
             mailed.add(address)
             rows.append(
                 Delivery(
                     event=event,
-                    subscription=subscription,
                     kind=ChannelKind.EMAIL,
                     target=address,
                     recipient=address,
+                    **source,
                 )
             )
+
+    for channel in channels:
+        if channel.kind == ChannelKind.EMAIL:
+            for address in _email_recipients(channel, event.silo_ids):
+                mail(address, channel=channel)
+        else:
+            rows.append(
+                Delivery(
+                    event=event, channel=channel, kind=channel.kind, target=channel.url
+                )
+            )
+    if event.name != EventName.TEST:
+        for subscription in _subscriptions(event):
+            mail(subscription.user.email.lower(), subscription=subscription)
     return rows
 
 

@@ -17,8 +17,8 @@ LAYERS = [
     "conflicts",
     "goals",
     "cycles",
-    "notifications",
     "metrics",
+    "notifications",
     "core",
 ]
 
