@@ -11,6 +11,7 @@ lint:
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run lint-imports
+	uv run mypy
 
 format:
 	uv run ruff check --fix .

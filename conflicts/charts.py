@@ -197,7 +197,9 @@ def values_chart(leader: KPI, affected: KPI) -> ValuesChart | None:
         if high == low:
             low, high = low - 1.0, high + 1.0
 
-        def y_at(value: float, top: float = top, low: float = low, high: float = high):  # type: ignore[no-untyped-def]
+        def y_at(
+            value: float, top: float = top, low: float = low, high: float = high
+        ) -> float:
             return round(top + PANEL_HEIGHT * (high - value) / (high - low), 1)
 
         panels.append(

@@ -48,6 +48,9 @@ def effect_rate(conflict: Conflict) -> str:
     closed, at a lag of 2 months (95% CI 0.709 to 1.04)", or "" without one."""
     if conflict.effect is None:
         return ""
+    # Detection writes the interval together with the effect (services.register).
+    assert conflict.effect_low is not None
+    assert conflict.effect_high is not None
     lag = conflict.lag or 0
     return (
         f"{quantity(conflict.effect, conflict.affected_kpi.unit)} of "
@@ -68,6 +71,9 @@ def effect_words(conflict: Conflict) -> str:
     """
     if conflict.effect is None or not conflict.effect_step:
         return ""
+    # Detection writes the interval together with the effect (services.register).
+    assert conflict.effect_low is not None
+    assert conflict.effect_high is not None
     leader, affected = conflict.leader_kpi, conflict.affected_kpi
     # The leader's step in the direction that improves it.
     step = conflict.effect_step

@@ -23,7 +23,10 @@ DRIVERS = "drivers"
 PAIRWISE = "pairwise"
 METHODS = (DRIVERS, PAIRWISE)
 
-SIGN = {Direction.HIGHER_IS_BETTER: 1.0, Direction.LOWER_IS_BETTER: -1.0}
+SIGN: dict[str, float] = {
+    Direction.HIGHER_IS_BETTER: 1.0,
+    Direction.LOWER_IS_BETTER: -1.0,
+}
 
 #: A run lists at most this many untested KPIs (it counts them all).
 UNTESTED_KEPT = 1000

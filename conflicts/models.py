@@ -131,7 +131,7 @@ class Severity(models.TextChoices):
     LOW = "low", "Low"
 
 
-SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2}
+SEVERITY_RANK: dict[str, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2}
 
 
 class Status(models.TextChoices):

@@ -31,7 +31,7 @@ DIGEST_LINES = 10
 WORKING = (Status.OPEN, Status.ACKNOWLEDGED)
 
 #: The workflow buttons say what they do.
-ACTION_LABELS = {
+ACTION_LABELS: dict[str, str] = {
     Status.OPEN: "Reopen",
     Status.ACKNOWLEDGED: "Acknowledge",
     Status.ACCEPTED_TRADEOFF: "Accept as trade-off",
@@ -74,7 +74,7 @@ def report_page() -> dict[str, Any]:
     )
     groups: dict[tuple[int, int], dict[str, Any]] = {}
     for conflict in working:
-        conflict.sentence = evidence.describe(conflict)
+        conflict.sentence = evidence.describe(conflict)  # type: ignore[attr-defined]  # for the report template; not a field
         group = groups.setdefault(
             (conflict.leader_silo_id, conflict.affected_silo_id),
             {
@@ -128,7 +128,7 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
         ).order_by("cycle__start_date", "kpi__key")
     )
     for goal in goals:
-        goal.attainment_value = goal_attainment(goal)
+        goal.attainment_value = goal_attainment(goal)  # type: ignore[attr-defined]  # for the conflict page template; not a field
     chart = charts.change_chart(
         conflict.leader_kpi, conflict.affected_kpi, conflict.lag or 0
     )

@@ -40,7 +40,7 @@ def schedule_refresh(raw: bool = False, **_: Any) -> None:
     pending = getattr(connection, "_ducttape_declared_refresh", None)
     if pending is None or pending["done"]:
         pending = {"done": False}
-        connection._ducttape_declared_refresh = pending  # type: ignore[attr-defined]
+        connection._ducttape_declared_refresh = pending
 
     def run_once() -> None:
         if not pending["done"]:

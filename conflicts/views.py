@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +21,7 @@ from conflicts.models import (
 )
 from conflicts.selectors import conflict_list, conflict_page, report_page
 from core.csv import stream_csv
+from core.roles import signed_in
 from core.web import CCOOnlyMixin
 
 CSV_FIELDS = REGISTER_COLUMNS
@@ -63,7 +65,10 @@ class ConflictDetailView(CCOOnlyMixin, TemplateView):
         note = request.POST.get("note", "")
         try:
             services.conflict_transition(
-                conflict=conflict, user=request.user, status=status, note=note
+                conflict=conflict,
+                user=signed_in(request.user),
+                status=status,
+                note=note,
             )
         except ValidationError as error:
             context = self.get_context_data(
@@ -82,7 +87,7 @@ class ConflictCSVView(CCOOnlyMixin, View):
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
         rows = conflict_list().order_by("id").iterator(chunk_size=2000)
 
-        def chunks():  # type: ignore[no-untyped-def]
+        def chunks() -> Iterator[list[list[Any]]]:
             for c in rows:
                 yield [
                     [

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.roles import cached_on_user
+
 
 def may_manage_lockouts(request: HttpRequest) -> bool:
     """Return whether the signed-in user may see and lift login lockouts."""
@@ -27,11 +29,11 @@ def may_manage_lockouts(request: HttpRequest) -> bool:
     if user.is_superuser:
         return True
     # Asked several times per admin page: remember the answer on the user object.
-    cached = getattr(user, "_may_manage_lockouts", None)
-    if cached is None:
-        cached = user.groups.filter(name__in=settings.LOCKOUT_ADMIN_GROUPS).exists()
-        user._may_manage_lockouts = cached  # type: ignore[union-attr]
-    return cached
+    return cached_on_user(
+        user,
+        "_may_manage_lockouts",
+        lambda: user.groups.filter(name__in=settings.LOCKOUT_ADMIN_GROUPS).exists(),
+    )
 
 
 class ReadOnlyForLockoutManagers:

@@ -88,6 +88,8 @@ def form_encoding_problem(request: HttpRequest) -> str | None:
     """
     if request.content_type not in (URLENCODED, MULTIPART):
         return None
+    # Django parses content_params with content_type: a dict whenever that is set.
+    assert request.content_params is not None
     charset = request.content_params.get("charset")
     if charset is None:
         return None

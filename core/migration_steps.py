@@ -6,6 +6,8 @@ historical models that a migration hands them (``apps``), never the current ones
 
 from collections.abc import Callable, Iterable
 
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 from django.db.models import Q
 from django.db.models.functions import Left, Length
 
@@ -13,9 +15,11 @@ from core.bounds import MAX_MAGNITUDE
 
 #: (app label, model name, field names)
 FieldsOf = Iterable[tuple[str, str, tuple[str, ...]]]
+#: What RunPython calls: the historical models and the schema editor.
+Step = Callable[[StateApps, BaseDatabaseSchemaEditor], None]
 
 
-def refuse_out_of_bound_figures(fields: FieldsOf) -> Callable:
+def refuse_out_of_bound_figures(fields: FieldsOf) -> Step:
     """Return a RunPython step that stops the migration, naming the rows at fault,
     while any of ``fields`` holds a figure of magnitude 1e15 or more.
 
@@ -23,7 +27,7 @@ def refuse_out_of_bound_figures(fields: FieldsOf) -> Callable:
     would change what people reported, so the operator decides (the message says how).
     """
 
-    def step(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
+    def step(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         problems: list[str] = []
         for app_label, model_name, names in fields:
             model = apps.get_model(app_label, model_name)
@@ -51,14 +55,14 @@ def refuse_out_of_bound_figures(fields: FieldsOf) -> Callable:
     return step
 
 
-def truncate_long_texts(fields: FieldsOf, limit: int) -> Callable:
+def truncate_long_texts(fields: FieldsOf, limit: int) -> Step:
     """Return a RunPython step that cuts the texts in ``fields`` to ``limit`` characters.
 
     Such texts (megabytes of "description") came from before the limit existed; the
     first ``limit`` characters keep what a person wrote.
     """
 
-    def step(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
+    def step(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         for app_label, model_name, names in fields:
             model = apps.get_model(app_label, model_name)
             for name in names:

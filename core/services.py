@@ -13,6 +13,21 @@ from core.roles import User
 ModelT = TypeVar("ModelT", bound=models.Model)
 
 
+def set_history_user(instance: models.Model, user: User) -> None:
+    """Record ``user`` as the author of the history row ``instance``'s next save or
+    delete writes.
+
+    simple-history reads the acting user from here when there is no request user
+    (API calls authenticate with tokens, after its middleware has run).
+    """
+    instance._history_user = user  # type: ignore[attr-defined]  # simple-history's hook: read at save, no model field
+
+
+def set_change_reason(instance: models.Model, reason: str) -> None:
+    """Record ``reason`` on the history row ``instance``'s next save or delete writes."""
+    instance._change_reason = reason  # type: ignore[attr-defined]  # simple-history's hook: read at save, no model field
+
+
 def validated_save(*, instance: ModelT, user: User, **fields: Any) -> ModelT:
     """Set ``fields`` on ``instance``, validate it fully, save it and return it.
 
@@ -22,9 +37,7 @@ def validated_save(*, instance: ModelT, user: User, **fields: Any) -> ModelT:
     for name, value in fields.items():
         setattr(instance, name, value)
     instance.full_clean()
-    # simple-history reads the acting user from here when there is no request user
-    # (API calls authenticate with tokens, after its middleware has run).
-    instance._history_user = user  # type: ignore[attr-defined]
+    set_history_user(instance, user)
     with transaction.atomic():
         instance.save()
     return instance
@@ -35,5 +48,5 @@ def recorded_delete(*, instance: models.Model, user: User) -> None:
 
     Raise ProtectedError when other rows depend on it (a KPI with measurements).
     """
-    instance._history_user = user  # type: ignore[attr-defined]
+    set_history_user(instance, user)
     instance.delete()

@@ -1,10 +1,13 @@
 """Admin for silo goals (scoped to each silo manager) and shared goals (CCO team)."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
@@ -14,13 +17,14 @@ from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.admin_mixins import (
     SILO_FILTER,
+    AdminMixinBase,
     HistoryAdmin,
     SiloScopedAdminMixin,
     human_number,
 )
 
 
-class LockedCycleAdminMixin:
+class LockedCycleAdminMixin(AdminMixinBase):
     """A committed or closed cycle's plan is read-only here (the CCO team reopens the
     cycle on its page to change it); ``cycle_of`` names an object's cycle."""
 
@@ -30,12 +34,12 @@ class LockedCycleAdminMixin:
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and cycle_is_locked(self.cycle_of(obj)):
             return False
-        return super().has_change_permission(request, obj)  # type: ignore[misc]
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and cycle_is_locked(self.cycle_of(obj)):
             return False
-        return super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Goal)
@@ -92,13 +96,17 @@ class GoalAdmin(LockedCycleAdminMixin, SiloScopedAdminMixin, HistoryAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "cycle" and field is not None:
+            queryset = field.queryset
+            assert queryset is not None  # a foreign key's field always has one
             if is_cco(request.user):
-                field.queryset = field.queryset.exclude(phase__in=LOCKED_PHASES)
+                field.queryset = queryset.exclude(phase__in=LOCKED_PHASES)
             else:
-                field.queryset = field.queryset.filter(phase__in=MANAGER_PHASES)
+                field.queryset = queryset.filter(phase__in=MANAGER_PHASES)
         return field
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
@@ -119,7 +127,10 @@ class GoalAdmin(LockedCycleAdminMixin, SiloScopedAdminMixin, HistoryAdmin):
     def target_display(self, goal: Goal) -> str:
         if goal.target is not None:
             return f"{human_number(goal.target)} {goal.kpi.unit}"
-        low, high = human_number(goal.target_low), human_number(goal.target_high)  # type: ignore[arg-type]
+        # The database's check: a goal without a target has a band.
+        assert goal.target_low is not None
+        assert goal.target_high is not None
+        low, high = human_number(goal.target_low), human_number(goal.target_high)
         return f"{low} to {high} {goal.kpi.unit}"
 
     @admin.display(description="Actual", ordering="actual")

@@ -311,7 +311,7 @@ def figure_list(**criteria: Any) -> FigureQuery:
 
 def _postgresql_chunks(
     sql: str, params: dict[str, Any], chunk_size: int
-) -> Iterator[list[Figure]]:
+) -> Iterator[list[tuple[Any, ...]]]:
     # psycopg's own named cursor rather than Django's, for the binary format: it halves
     # the time to load a million rows of floats and timestamps (exactly, too).
     connection.ensure_connection()

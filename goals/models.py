@@ -131,7 +131,7 @@ class Goal(models.Model):
             if (
                 stored_cycle is not None
                 and stored_cycle != self.cycle_id
-                and self.contributions.exists()  # type: ignore[attr-defined]
+                and self.contributions.exists()
             ):
                 # Shared goals are the CCO team's: a silo cannot pull its goal out of one.
                 errors["cycle"] = (

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.core.cache import cache
@@ -39,6 +40,9 @@ from goals.tasks import rollup_shared_goals_task
 from metrics.locks import try_advisory_xact_lock
 from metrics.models import Measurement
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 logger = logging.getLogger(__name__)
 
 #: Key of the advisory lock that lets one roll-up run at a time.
@@ -56,7 +60,15 @@ def open_shared_goals() -> list[SharedGoal]:
     )
 
 
-def guardrails_with_current(shared_goal_ids: Iterable[int]) -> list[Guardrail]:
+class Current(TypedDict):
+    """What :func:`guardrails_with_current` annotates."""
+
+    current: float | None
+
+
+def guardrails_with_current(
+    shared_goal_ids: Iterable[int],
+) -> list[WithAnnotations[Guardrail, Current]]:
     """Return the guardrails annotated with ``current``: the KPI's latest value inside
     its shared goal's cycle (None when it has none yet)."""
     latest = (
@@ -100,7 +112,7 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
             Goal.objects.filter(pk__in={goal_id for _, goal_id, _ in contributions})
         )
     }
-    guardrails: dict[int, list[Guardrail]] = {}
+    guardrails: dict[int, list[WithAnnotations[Guardrail, Current]]] = {}
     for guardrail in guardrails_with_current(ids):
         guardrails.setdefault(guardrail.shared_goal_id, []).append(guardrail)
     by_shared: dict[int, list[tuple[int, float]]] = {}

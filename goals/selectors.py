@@ -1,6 +1,9 @@
 """Reads of goals and shared goals, scoped to the user and annotated with progress."""
 
+from __future__ import annotations
+
 import datetime as dt
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import (
     Avg,
@@ -22,6 +25,9 @@ from metrics.models import Measurement
 from metrics.selectors import scope_by_silo, silo_ids_writable_by
 from notifications.digest import Section
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 #: Lines each digest section lists at most.
 DIGEST_LINES = 10
 
@@ -31,7 +37,15 @@ def goals_writable_by(user: User) -> QuerySet[Goal]:
     return scope_by_silo(Goal.objects.all(), silo_ids_writable_by(user), "kpi__silo_id")
 
 
-def goal_list_with_actuals(queryset: QuerySet[Goal] | None = None) -> QuerySet[Goal]:
+class Actual(TypedDict):
+    """What :func:`goal_list_with_actuals` annotates."""
+
+    actual: float | None
+
+
+def goal_list_with_actuals(
+    queryset: QuerySet[Goal] | None = None,
+) -> QuerySet[WithAnnotations[Goal, Actual]]:
     """Annotate goals with ``actual``: the KPI aggregated over the goal's periods.
 
     The aggregation (sum, mean or last) is the KPI's own; the whole list costs one SQL

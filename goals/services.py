@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.roles import User, is_cco
-from core.services import recorded_delete, validated_save
+from core.services import recorded_delete, set_history_user, validated_save
 from cycles.models import MANAGER_PHASES, cycle_is_locked, cycles_lock, locked_message
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
 
@@ -111,7 +111,7 @@ def shared_goal_save(
                         }
                     )
             for contribution in shared_goal.contributions.all():
-                contribution._history_user = user  # type: ignore[attr-defined]
+                set_history_user(contribution, user)
                 contribution.delete()
             for row in contributions:
                 validated_save(
@@ -127,7 +127,7 @@ def shared_goal_save(
                     {"guardrails": "Each KPI may be a guardrail only once."}
                 )
             for guardrail in shared_goal.guardrails.all():
-                guardrail._history_user = user  # type: ignore[attr-defined]
+                set_history_user(guardrail, user)
                 guardrail.delete()
             for row in guardrails:
                 validated_save(

@@ -1,11 +1,14 @@
 """Admin for silos, KPIs, measurements and declared links, scoped to each silo manager."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from core.roles import signed_in
 from metrics import measurement_admin  # noqa: F401 - registers MeasurementAdmin
 from metrics.admin_mixins import (
     SILO_FILTER,
@@ -15,10 +18,20 @@ from metrics.admin_mixins import (
 )
 from metrics.models import KPI, ImpactLink, Silo
 from metrics.selectors import (
+    LatestMeasurement,
     admin_silo_scope,
     kpi_list_with_latest,
     links_touching,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class KPICount(TypedDict):
+    """What SiloAdmin's queryset annotates."""
+
+    kpi_count: int
 
 
 @admin.register(Silo)
@@ -54,8 +67,8 @@ class SiloAdmin(HistoryAdmin):
         return {} if obj is not None and obj.kpis.exists() else self.SLUG_FROM_NAME
 
     @admin.display(description="KPIs", ordering="kpi_count")
-    def kpi_count(self, silo: Silo) -> int:
-        return silo.kpi_count  # type: ignore[attr-defined]
+    def kpi_count(self, silo: WithAnnotations[Silo, KPICount]) -> int:
+        return silo.kpi_count
 
     @admin.display(description="Managers")
     def manager_list(self, silo: Silo) -> str:
@@ -114,11 +127,12 @@ class KPIAdmin(SiloScopedAdminMixin, HistoryAdmin):
         return list(self.readonly_fields)
 
     @admin.display(description="Latest value", ordering="latest_period")
-    def latest(self, kpi: KPI) -> str:
-        if kpi.latest_period is None:  # type: ignore[attr-defined]
+    def latest(self, kpi: WithAnnotations[KPI, LatestMeasurement]) -> str:
+        # Both come from the latest measurement: None together (no measurement yet).
+        if kpi.latest_period is None or kpi.latest_value is None:
             return "-"
-        value = human_number(kpi.latest_value)  # type: ignore[attr-defined]
-        return f"{value} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"  # type: ignore[attr-defined]  # type: ignore[attr-defined]
+        value = human_number(kpi.latest_value)
+        return f"{value} {kpi.unit} ({kpi.latest_period:%Y-%m-%d})"
 
 
 @admin.register(ImpactLink)
@@ -142,8 +156,8 @@ class ImpactLinkAdmin(HistoryAdmin):
         return scope is None or bool({obj.leader_silo_id, obj.affected_silo_id} & scope)
 
     def save_model(
-        self, request: HttpRequest, obj: ImpactLink, form, change: bool
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, request: HttpRequest, obj: ImpactLink, form: Any, change: bool
+    ) -> None:
         if not change:
-            obj.declared_by = request.user  # type: ignore[assignment]
+            obj.declared_by = signed_in(request.user)
         super().save_model(request, obj, form, change)

@@ -1,12 +1,15 @@
 """What every app's admin shares: history that records who, silo scoping for silo managers,
 numbers for people."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField
 from django.http import (
     Http404,
     HttpRequest,
@@ -34,6 +37,20 @@ def human_number(value: float) -> str:
 # A silo manager's filters list only the silos (and KPIs) of rows they can see.
 SILO_FILTER = admin.RelatedOnlyFieldListFilter
 
+if TYPE_CHECKING:
+
+    class AdminMixinBase(admin.ModelAdmin[Any]):
+        """What an admin mixin's ``super()`` reaches: Django's ModelAdmin, and the check
+        simple-history's admin (which has no type information) adds to it."""
+
+        def has_view_history_or_change_history_permission(
+            self, request: HttpRequest, obj: Any = None
+        ) -> bool: ...
+
+else:
+    # At run time a mixin is a plain class: the admin it is mixed into supplies these.
+    AdminMixinBase = object
+
 
 class HistoryAdmin(SimpleHistoryAdmin):
     """simple-history's admin with its "revert" form made read-only.
@@ -44,8 +61,12 @@ class HistoryAdmin(SimpleHistoryAdmin):
     """
 
     def history_form_view(
-        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
-    ) -> HttpResponse:  # type: ignore[no-untyped-def]
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
         model = self.model
@@ -57,7 +78,7 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
-class SiloScopedAdminMixin:
+class SiloScopedAdminMixin(AdminMixinBase):
     """Confine an admin to the silos a user may work on (see ``admin_silo_scope``).
 
     Every path goes through the scope: the change list and bulk actions (the queryset),
@@ -70,7 +91,7 @@ class SiloScopedAdminMixin:
     silo_lookup: str
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
+        queryset = super().get_queryset(request)
         return scope_by_silo(queryset, admin_silo_scope(request.user), self.silo_lookup)
 
     def object_silo_id(self, obj: Any) -> int:
@@ -81,7 +102,7 @@ class SiloScopedAdminMixin:
             except ObjectDoesNotExist:
                 # A deleted object's history can outlive its KPI: ask the KPI's history.
                 kpi_id = getattr(value, f"{part}_id")
-                return KPI.history.filter(id=kpi_id).latest().silo_id  # type: ignore[attr-defined]
+                return KPI.history.filter(id=kpi_id).latest().silo_id
         return value
 
     def in_scope(self, request: HttpRequest, obj: Any) -> bool:
@@ -91,15 +112,15 @@ class SiloScopedAdminMixin:
         return scope is None or self.object_silo_id(obj) in scope
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self.in_scope(request, obj)  # type: ignore[misc]
+        return super().has_view_permission(request, obj) and self.in_scope(request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self.in_scope(  # type: ignore[misc]
+        return super().has_change_permission(request, obj) and self.in_scope(
             request, obj
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self.in_scope(  # type: ignore[misc]
+        return super().has_delete_permission(request, obj) and self.in_scope(
             request, obj
         )
 
@@ -108,15 +129,17 @@ class SiloScopedAdminMixin:
     ) -> bool:
         # simple-history falls back to the last historical copy of an object the
         # queryset does not hold (to show deleted objects), so scope it explicitly.
-        return super().has_view_history_or_change_history_permission(  # type: ignore[misc]
+        return super().has_view_history_or_change_history_permission(
             request, obj
         ) and self.in_scope(request, obj)
 
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         if db_field.related_model is KPI:
             kwargs["queryset"] = kpis_writable_by(request.user).select_related("silo")
         elif db_field.related_model is Silo:
             kwargs["queryset"] = silos_writable_by(request.user)
         elif db_field.related_model is get_user_model():
             kwargs["queryset"] = users_assignable_by(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -5,6 +5,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.db.models import QuerySet
 
 from core.filters import FilterSet
 from metrics.models import (
@@ -75,7 +76,9 @@ class ImpactLinkFilterSet(FilterSet):
         model = ImpactLink
         fields = ["effect", "leader_kpi", "affected_kpi", "silo"]
 
-    def filter_silo(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_silo(
+        self, queryset: QuerySet[ImpactLink], name: str, value: str
+    ) -> QuerySet[ImpactLink]:
         return queryset.filter(leader_silo__slug=value) | queryset.filter(
             affected_silo__slug=value
         )

@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from import_export import fields, resources
 
-from core.roles import User
+from core.roles import Account, User
 from metrics import periods
 from metrics.csv_files import (
     COLUMNS,
@@ -71,7 +71,7 @@ def _expiry_cutoff() -> dt.datetime:
 
 
 def measurement_import_create(
-    *, user: User, filename: str, content: bytes
+    *, user: Account, filename: str, content: bytes
 ) -> MeasurementImport:
     """Check the file as a whole and store it for its preview; return the import.
 
@@ -98,7 +98,7 @@ def too_large_message(size: int) -> str:
     )
 
 
-def measurement_import_get(*, user: User, import_id: int) -> MeasurementImport:
+def measurement_import_get(*, user: Account, import_id: int) -> MeasurementImport:
     """Return ``user``'s kept import ``import_id``; raise ImportNotFound otherwise."""
     record = _kept_imports().filter(pk=import_id, user_id=user.pk).first()
     if record is None:
@@ -307,7 +307,7 @@ class ImportOutcome:
         )
 
 
-def measurement_import_confirm(*, user: User, import_id: int) -> ImportOutcome:
+def measurement_import_confirm(*, user: Account, import_id: int) -> ImportOutcome:
     """Write every row of ``user``'s import ``import_id``, or none, and delete it.
 
     The rows go through ``measurements_bulk_upsert``, which checks them again (a KPI

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from core.bounds import magnitude_problem
@@ -29,14 +29,23 @@ from metrics.models import KPI, Measurement
 from metrics.selectors import silo_ids_writable_by
 from metrics.signals import measurements_changed
 
+
+def _max_length(model: type[models.Model], name: str) -> int:
+    """Return the ``max_length`` of ``model``'s text field ``name``."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField)
+    assert field.max_length is not None
+    return field.max_length
+
+
 MAX_ROWS = 10_000
 ROW_FIELDS = ("kpi", "period", "value", "source")
 REQUIRED_FIELDS = ("kpi", "period", "value")
-SOURCE_MAX_LENGTH: int = Measurement._meta.get_field("source").max_length  # type: ignore[assignment]
+SOURCE_MAX_LENGTH = _max_length(Measurement, "source")
 
 _KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", re.ASCII)
 _DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_KEY_MAX_LENGTH: int = KPI._meta.get_field("key").max_length  # type: ignore[assignment]
+_KEY_MAX_LENGTH = _max_length(KPI, "key")
 
 
 @dataclass(frozen=True)

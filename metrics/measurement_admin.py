@@ -22,6 +22,7 @@ from django.urls import URLPattern, path, reverse
 from import_export.admin import ExportMixin
 
 from core.csv import SpreadsheetSafeCSV
+from core.roles import signed_in
 from metrics import imports
 from metrics.admin_mixins import SILO_FILTER, SiloScopedAdminMixin
 from metrics.imports import MeasurementResource
@@ -143,7 +144,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ExportMixin, admin.ModelAdmin):
                 upload = form.cleaned_data["import_file"]
                 try:
                     record = imports.measurement_import_create(
-                        user=request.user,
+                        user=signed_in(request.user),
                         filename=upload.name or "measurements.csv",
                         content=upload.read(imports.MAX_BYTES + 1),
                     )
@@ -172,7 +173,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ExportMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["GET", "HEAD"])
         try:
             record = imports.measurement_import_get(
-                user=request.user, import_id=import_id
+                user=signed_in(request.user), import_id=import_id
             )
         except imports.ImportNotFound:
             return self.import_gone(request)
@@ -187,7 +188,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ExportMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         try:
             outcome = imports.measurement_import_confirm(
-                user=request.user, import_id=import_id
+                user=signed_in(request.user), import_id=import_id
             )
         except imports.ImportNotFound:
             return self.import_gone(request)
@@ -195,7 +196,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ExportMixin, admin.ModelAdmin):
             # Something changed since the preview: nothing was written; show why.
             try:
                 record = imports.measurement_import_get(
-                    user=request.user, import_id=import_id
+                    user=signed_in(request.user), import_id=import_id
                 )
             except imports.ImportNotFound:
                 return self.import_gone(request)
@@ -209,7 +210,7 @@ class MeasurementAdmin(SiloScopedAdminMixin, ExportMixin, admin.ModelAdmin):
             )
             return self.render_preview(request, preview)
         LogEntry.objects.create(
-            user_id=request.user.pk,
+            user_id=signed_in(request.user).pk,
             content_type=ContentType.objects.get_for_model(Measurement),
             object_repr=f"CSV import {outcome.filename}"[:200],
             action_flag=ADDITION,

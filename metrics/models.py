@@ -180,7 +180,7 @@ class KPI(models.Model):
                 problem = check(self, frozen["direction"])
                 if problem:
                     raise ValidationError({"direction": problem})
-        if frozen["frequency"] != self.frequency and self.measurements.exists():  # type: ignore[attr-defined]
+        if frozen["frequency"] != self.frequency and self.measurements.exists():
             raise ValidationError(
                 {
                     "frequency": "This KPI has measurements for its current periods; "

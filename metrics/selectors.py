@@ -1,10 +1,13 @@
 """Reads of silos, KPIs, measurements and links, scoped to what a user may see or change."""
 
+from datetime import date
+from typing import TypedDict
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from core.roles import User, is_bi_reader, is_cco, is_silo_manager
+from core.roles import User, cached_on_user, is_bi_reader, is_cco, is_silo_manager
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 
 
@@ -26,11 +29,11 @@ def silo_ids_writable_by(user: User) -> set[int] | None:
     """Return the ids of the silos ``user`` may change, or None when that is every silo."""
     if is_cco(user):
         return None
-    cached = getattr(user, "_ducttape_silo_ids", None)
-    if cached is None:
-        cached = set(silos_writable_by(user).values_list("id", flat=True))
-        user._ducttape_silo_ids = cached  # type: ignore[union-attr]
-    return cached
+    return cached_on_user(
+        user,
+        "_ducttape_silo_ids",
+        lambda: set(silos_writable_by(user).values_list("id", flat=True)),
+    )
 
 
 def silo_ids_managed_by(user: User) -> set[int]:
@@ -38,7 +41,7 @@ def silo_ids_managed_by(user: User) -> set[int]:
     enough)."""
     if not user.is_authenticated or not is_silo_manager(user):
         return set()
-    return set(user.managed_silos.values_list("pk", flat=True))  # type: ignore[union-attr]
+    return set(user.managed_silos.values_list("pk", flat=True))
 
 
 def silo_ids_of_part(user: User) -> set[int] | None:
@@ -88,6 +91,13 @@ def scope_by_silo(
 def kpis_writable_by(user: User) -> QuerySet[KPI]:
     """Return the KPIs ``user`` may change, or whose measurements and goals they may write."""
     return scope_by_silo(KPI.objects.all(), silo_ids_writable_by(user), "silo_id")
+
+
+class LatestMeasurement(TypedDict):
+    """What :func:`kpi_list_with_latest` annotates (None: the KPI has no measurement)."""
+
+    latest_value: float | None
+    latest_period: date | None
 
 
 def kpi_list_with_latest(queryset: QuerySet[KPI] | None = None) -> QuerySet[KPI]:

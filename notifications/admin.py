@@ -58,7 +58,7 @@ class ChannelForm(forms.ModelForm):
             self.cleaned_data["secret"] = Channel.objects.get(
                 pk=self.instance.pk
             ).secret
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's (private) BaseModelForm._post_clean is missing from django-stubs
 
 
 @admin.register(Channel)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.roles import CCO_TEAM, User, is_cco
+from core.roles import CCO_TEAM, Account, User, is_cco
 from core.services import validated_save
 from core.text import one_line
 from notifications import payloads, transport
@@ -184,8 +184,8 @@ def _attempt(delivery: Delivery) -> transport.Outcome:
     channel = delivery.channel
     if channel is None or channel.kind not in HTTP_KINDS:
         return transport.Outcome(delivered=False, error="The channel was deleted.")
-    body, headers = payloads.http_request(delivery, channel.secret)
-    return transport.post(channel.url, body, headers)
+    content, headers = payloads.http_request(delivery, channel.secret)
+    return transport.post(channel.url, content, headers)
 
 
 def delivery_attempt(*, delivery_id: int) -> Delivery | None:
@@ -294,7 +294,7 @@ def channel_test(*, channel: Channel, user: User) -> Event:
 
 
 def subscription_save(
-    *, user: User, subscription: Subscription | None, **fields: Any
+    *, user: Account, subscription: Subscription | None, **fields: Any
 ) -> Subscription:
     """Create or change ``user``'s own subscription."""
     from django.core.exceptions import ValidationError

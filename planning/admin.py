@@ -1,7 +1,9 @@
 """Admin for planning cycles: priorities, RACI responsibilities, funding and sign-offs."""
 
+from __future__ import annotations
+
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from cycles.models import Cycle
 from goals.admin import LockedCycleAdminMixin
-from metrics.admin_mixins import HistoryAdmin
+from metrics.admin_mixins import AdminMixinBase, HistoryAdmin
 from planning.models import (
     FundingAllocation,
     Priority,
@@ -23,6 +25,9 @@ from planning.models import (
     budget_problem,
     over_budget_message,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class PriorityInline(admin.TabularInline):
@@ -38,7 +43,7 @@ class SignOffInline(admin.TabularInline):
 
     model = SignOff
     fields = ["silo", "user", "signed_at", "note"]
-    readonly_fields = fields
+    readonly_fields = ["silo", "user", "signed_at", "note"]
     extra = 0
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -58,7 +63,7 @@ class ReadinessAnswerInline(admin.TabularInline):
     extra = 0
 
 
-class BudgetGuardMixin:
+class BudgetGuardMixin(AdminMixinBase):
     """Turn the database's budget trigger (two people allocating at once) into a
     message instead of a server error; nothing of the change is saved."""
 
@@ -66,11 +71,11 @@ class BudgetGuardMixin:
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         try:
-            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+            return super().changeform_view(request, *args, **kwargs)
         except IntegrityError as error:
             if "exceeds its budget" not in str(error):
                 raise
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request,
                 "Nothing was saved: another change took the cycle's funding over its "
                 "budget in the meantime. Check the allocations and try again.",
@@ -93,6 +98,13 @@ class CycleForm(forms.ModelForm):
         if problem:
             raise ValidationError(problem)
         return budget
+
+
+class CycleAdminTotals(TypedDict):
+    """What CycleAdmin's queryset annotates (None: no allocation, no sign-off)."""
+
+    allocated: Decimal | None
+    sign_off_total: int | None
 
 
 @admin.register(Cycle)
@@ -148,12 +160,12 @@ class CycleAdmin(BudgetGuardMixin, LockedCycleAdminMixin, HistoryAdmin):
         return f"{cycle.budget:,.2f} {cycle.currency}"
 
     @admin.display(description="Allocated", ordering="allocated")
-    def allocated_display(self, cycle: Cycle) -> str:
-        return f"{cycle.allocated or 0:,.2f} {cycle.currency}"  # type: ignore[attr-defined]
+    def allocated_display(self, cycle: WithAnnotations[Cycle, CycleAdminTotals]) -> str:
+        return f"{cycle.allocated or 0:,.2f} {cycle.currency}"
 
     @admin.display(description="Sign-offs", ordering="sign_off_total")
-    def sign_off_count(self, cycle: Cycle) -> int:
-        return cycle.sign_off_total or 0  # type: ignore[attr-defined]
+    def sign_off_count(self, cycle: WithAnnotations[Cycle, CycleAdminTotals]) -> int:
+        return cycle.sign_off_total or 0
 
 
 class ResponsibilityInline(admin.TabularInline):

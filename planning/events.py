@@ -11,6 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model
 from django.urls import reverse
 from simple_history.signals import post_create_historical_record
+from simple_history.utils import get_history_model_for_model
 
 from cycles.models import Cycle
 from goals.models import Contribution, Goal, Guardrail, SharedGoal
@@ -115,6 +116,6 @@ def connect() -> None:
     for model in PLAN_CYCLE_PATHS:
         post_create_historical_record.connect(
             _on_plan_history,
-            sender=model.history.model,
+            sender=get_history_model_for_model(model),
             dispatch_uid=f"planning-signoff-voided-{model.__name__}",
         )

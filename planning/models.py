@@ -21,7 +21,7 @@ from cycles.models import (
 from metrics.models import Silo
 
 #: Forward moves, one phase at a time; committed -> aligning reopens (with a reason).
-FORWARD = {
+FORWARD: dict[str, Phase] = {
     Phase.DRAFT: Phase.PROPOSING,
     Phase.PROPOSING: Phase.ALIGNING,
     Phase.ALIGNING: Phase.COMMITTED,

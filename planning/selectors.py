@@ -1,11 +1,14 @@
 """Reads of planning cycles: with their totals computed in the same query, and what
 the cycle page shows each role."""
 
+from __future__ import annotations
+
 import datetime as dt
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db.models import (
@@ -52,8 +55,18 @@ from planning.models import (
     SignOff,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def cycle_list() -> QuerySet[Cycle]:
+
+class CycleTotals(TypedDict):
+    """What :func:`cycle_list` annotates."""
+
+    allocated: Decimal
+    readiness_score: float
+
+
+def cycle_list() -> QuerySet[WithAnnotations[Cycle, CycleTotals]]:
     """Return cycles with ``allocated`` (funding total) and ``readiness_score``
     annotated, and their priorities, RACI, funding and sign-offs prefetched."""
     allocated = (
@@ -133,7 +146,9 @@ def readiness_summary(cycle: Cycle) -> dict[str, Any]:
 TREND_DAYS = 120
 
 
-def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
+def cycle_page(
+    *, cycle: WithAnnotations[Cycle, CycleTotals], user: User
+) -> dict[str, Any]:
     """Return what the cycle page shows ``user``: the CCO team everything (the commit
     gate included), a silo manager their own silos' part."""
     mine = silo_ids_of_part(user)
@@ -152,13 +167,13 @@ def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
             "can_sign": silo.pk in signable,
         }
         for silo in participants
-        if cco or silo.pk in mine
+        if mine is None or silo.pk in mine
     ]
 
     goals = goal_list_with_actuals(
         Goal.objects.filter(cycle=cycle).order_by("kpi__silo__position", "kpi__key")
     )
-    if not cco:
+    if mine is not None:
         goals = goals.filter(kpi__silo_id__in=mine)
     goal_rows = [(goal, goal_attainment(goal)) for goal in goals]
 
@@ -183,10 +198,12 @@ def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
     funding_rows = []
     for priority in priorities:
         allocations = [
-            a for a in priority.allocations.all() if cco or a.silo_id in mine
+            a for a in priority.allocations.all() if mine is None or a.silo_id in mine
         ]
         responsibilities = [
-            r for r in priority.responsibilities.all() if cco or r.silo_id in mine
+            r
+            for r in priority.responsibilities.all()
+            if mine is None or r.silo_id in mine
         ]
         funding_rows.append(
             {
@@ -223,7 +240,8 @@ def cycle_page(*, cycle: Cycle, user: User) -> dict[str, Any]:
             "silos": sorted({c.goal.kpi.silo.name for c in s.contributions.all()}),
         }
         for s in shared
-        if cco or any(c.goal.kpi.silo_id in mine for c in s.contributions.all())
+        if mine is None
+        or any(c.goal.kpi.silo_id in mine for c in s.contributions.all())
     ]
 
     # The commit gate is the CCO team's view; a manager sees their own part.
@@ -272,7 +290,7 @@ class Blocker:
 
 
 def commit_blockers(
-    cycle: Cycle, *, changed: datetime | object | None = ...
+    cycle: Cycle, *, changed: datetime | EllipsisType | None = ...
 ) -> list[Blocker]:
     """Return what stops ``cycle`` from committing (empty: it may commit).
 

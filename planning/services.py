@@ -7,7 +7,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from core.roles import User
-from core.services import recorded_delete, validated_save
+from core.services import (
+    recorded_delete,
+    set_change_reason,
+    set_history_user,
+    validated_save,
+)
 from cycles.models import Cycle, Phase, cycle_is_locked, locked_message
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by
@@ -45,7 +50,7 @@ def cycle_save(
             raise ValidationError({"budget": problem})
     with transaction.atomic():
         cycle = validated_save(instance=cycle or Cycle(), user=user, **fields)
-        outside = cycle.goals.exclude(  # type: ignore[attr-defined]
+        outside = cycle.goals.exclude(
             period_start__gte=cycle.start_date, period_end__lte=cycle.end_date
         )
         if outside.exists():
@@ -134,8 +139,8 @@ def cycle_phase_move(
             if blockers:
                 raise CommitBlocked(cycle, blockers)
         cycle.phase = phase
-        cycle._history_user = user  # type: ignore[attr-defined]
-        cycle._change_reason = reason or f"Phase {current} -> {phase}"  # type: ignore[attr-defined]
+        set_history_user(cycle, user)
+        set_change_reason(cycle, reason or f"Phase {current} -> {phase}")
         cycle.save(update_fields=["phase", "updated_at"])
         cycle_phase_event_dispatch(
             cycle=cycle, from_phase=current, user=user, reason=reason
@@ -185,7 +190,7 @@ def signoff_create(*, cycle: Cycle, user: User, silo: Silo, note: str = "") -> S
                     {"silo": f"{silo.name} has already signed off {cycle}."}
                 )
             # Signing again after the plan changed replaces the outdated sign-off.
-            previous._change_reason = "Signed again after the plan changed"  # type: ignore[attr-defined]
+            set_change_reason(previous, "Signed again after the plan changed")
             recorded_delete(instance=previous, user=user)
         return validated_save(
             instance=SignOff(cycle=cycle, silo=silo),

@@ -8,7 +8,7 @@ parts of their own silos and signs off for them from here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +21,10 @@ from core.web import LoginThenRoleMixin
 from cycles.models import Cycle
 from metrics.models import Silo
 from planning import readiness, services
-from planning.selectors import cycle_list, cycle_page
+from planning.selectors import CycleTotals, cycle_list, cycle_page
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 #: How many days of snapshots the trend chart shows.
 
@@ -56,7 +59,7 @@ class CycleListView(PlannersOnlyMixin, TemplateView):
 class CycleDetailView(PlannersOnlyMixin, TemplateView):
     template_name = "planning/cycle.html"
 
-    def get_cycle(self) -> Cycle:
+    def get_cycle(self) -> WithAnnotations[Cycle, CycleTotals]:
         return get_object_or_404(cycle_list(), pk=self.kwargs["pk"])
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -501,7 +501,11 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     def mailed() -> str | None:
         text = deployment.worker.log_path.read_text(errors="replace")
         # The subject is RFC 2047-encoded (it holds an arrow); the body is plain text.
-        return text if "evil@example.com" in text and "Open in ducttape: " in text else None
+        return (
+            text
+            if "evil@example.com" in text and "Open in ducttape: " in text
+            else None
+        )
 
     try:
         lines = wait_until(mailed, 30, "the alert mails").splitlines()

@@ -1,11 +1,15 @@
 """Serializers of the conflict register and of detection runs."""
 
+from __future__ import annotations
+
 from rest_framework import serializers
 
 from conflicts.models import Conflict, ConflictTransition, DetectionRun, Method, Status
 from conflicts.services import runs
 from core.api.fields import StrictFloatField, StrictModelSerializer
+from core.roles import Account
 from metrics import detection
+from metrics.models import KPI, ImpactLink, Silo
 
 #: The register's columns, in the order the API and the CSV export give them.
 REGISTER_COLUMNS = [
@@ -36,7 +40,9 @@ REGISTER_COLUMNS = [
 
 
 class ConflictTransitionSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ConflictTransition
@@ -47,14 +53,24 @@ class ConflictSerializer(serializers.ModelSerializer):
     """A conflict with its evidence. Every field is computed by detection or the
     workflow, so the resource is read-only."""
 
-    leader_kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    affected_kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    leader_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    affected_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    status_changed_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+    leader_kpi: serializers.SlugRelatedField[KPI] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
     )
-    declared_link = serializers.PrimaryKeyRelatedField(source="link", read_only=True)
+    affected_kpi: serializers.SlugRelatedField[KPI] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
+    leader_silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    affected_silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    status_changed_by: serializers.SlugRelatedField[Account] = (
+        serializers.SlugRelatedField(slug_field="username", read_only=True)
+    )
+    declared_link: serializers.PrimaryKeyRelatedField[ImpactLink] = (
+        serializers.PrimaryKeyRelatedField(source="link", read_only=True)
+    )
 
     class Meta:
         model = Conflict
@@ -86,7 +102,9 @@ class TransitionSerializer(serializers.Serializer):
 class DetectionRunSerializer(StrictModelSerializer):
     """A detection run: parameters (writable on create), counts and timing."""
 
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     method = serializers.ChoiceField(choices=Method.choices, default=Method.DRIVERS)
     max_lag = serializers.IntegerField(
         min_value=runs.MAX_LAG_RANGE[0],

@@ -6,11 +6,13 @@ CCO team moves a conflict through the workflow and starts detection runs.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from conflicts import services
 from conflicts.api.serializers import (
@@ -20,9 +22,10 @@ from conflicts.api.serializers import (
     TransitionSerializer,
 )
 from conflicts.filtersets import ConflictFilterSet
-from conflicts.models import DetectionRun, RunTrigger
+from conflicts.models import Conflict, DetectionRun, RunTrigger
 from conflicts.selectors import conflict_list
 from core.api.permissions import CCO
+from core.roles import signed_in
 
 
 class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
@@ -32,13 +35,13 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = ConflictFilterSet
     write_roles = (CCO,)
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Conflict]:
         queryset = conflict_list().order_by("id")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("transitions__user")
         return queryset
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action == "retrieve":
             return ConflictDetailSerializer
         if self.action == "transition":
@@ -59,7 +62,7 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             services.conflict_transition(
                 conflict=conflict,
-                user=request.user,
+                user=signed_in(request.user),
                 status=body.validated_data["status"],
                 note=body.validated_data["note"],
             )

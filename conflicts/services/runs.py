@@ -162,7 +162,7 @@ def detection_run_execute(
     try:
         began = time.perf_counter()
         matrices, measurements = inputs.load_matrices(run.method)
-        summary = {
+        summary: dict[str, Any] = {
             "kpis": sum(int(m.native.sum()) for m in matrices),
             "measurements": measurements,
             "untested": inputs.untested_kpis(matrices, min_pairs=run.min_pairs),

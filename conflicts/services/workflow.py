@@ -15,7 +15,7 @@ from conflicts.models import (
 )
 from conflicts.services.events import status_event_dispatch
 from conflicts.services.register import REGISTER_LOCK
-from core.roles import User
+from core.roles import Account
 from metrics.locks import advisory_xact_lock
 
 #: The longest note a workflow step takes (the API and the report page alike).
@@ -23,7 +23,7 @@ MAX_NOTE_LENGTH = 5000
 
 
 def conflict_transition(
-    *, conflict: Conflict, user: User, status: str, note: str
+    *, conflict: Conflict, user: Account, status: str, note: str
 ) -> Conflict:
     """Move ``conflict`` along the review workflow, recording who, when and why.
 

@@ -61,13 +61,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         }
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (ProtectedError, RestrictedError)):
+        dependents = (
+            exc.protected_objects
+            if isinstance(exc, ProtectedError)
+            else exc.restricted_objects
+        )
         blockers = sorted(
-            {type(obj)._meta.verbose_name_plural for obj in exc.protected_objects}
+            {str(type(obj)._meta.verbose_name_plural) for obj in dependents}
         )
         return Response(
             {
                 "detail": "Cannot delete: other records depend on it "
-                f"({', '.join(str(name) for name in blockers)}). Remove those first."
+                f"({', '.join(blockers)}). Remove those first."
             },
             status=status.HTTP_409_CONFLICT,
         )

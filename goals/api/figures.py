@@ -1,9 +1,10 @@
 """The figures endpoint: the flat table BI tools read, as JSON pages or one streamed CSV."""
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import django_filters
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -45,7 +46,7 @@ class FigureFilterSet(FilterSet):
         model = Measurement
         fields: list[str] = []
 
-    def filter_queryset(self, queryset: FigureQuery) -> FigureQuery:  # type: ignore[override]
+    def filter_queryset(self, queryset: FigureQuery) -> FigureQuery:
         criteria = {
             name: value
             for name, value in self.form.cleaned_data.items()
@@ -102,7 +103,7 @@ class FigureCSVRenderer(renderers.BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> str:
         """Return serialized figures as CSV at once (the view streams instead)."""
         rows = [[row[column] for column in FIGURE_COLUMNS] for row in data]
@@ -161,10 +162,20 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FigureSerializer
     filterset_class = FigureFilterSet
     pagination_class = BoundedLimitOffsetPagination
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, FigureCSVRenderer]
+    # api_settings holds the renderer classes (imported from the setting's strings);
+    # its stubs type them as the strings.
+    renderer_classes = [
+        *cast(
+            Sequence[type[renderers.BaseRenderer]],
+            api_settings.DEFAULT_RENDERER_CLASSES,
+        ),
+        FigureCSVRenderer,
+    ]
 
-    def get_queryset(self) -> FigureQuery:  # type: ignore[override]
-        return figure_list()
+    def get_queryset(self) -> QuerySet[Any]:
+        # A FigureQuery (raw SQL) in a QuerySet's place: DRF's filter backend and
+        # paginator use only its filter, count and slices, but its types name QuerySet.
+        return cast("QuerySet[Any]", figure_list())
 
     @extend_schema(
         summary="Figures: one row per KPI and period (JSON pages or a whole CSV)",
@@ -208,8 +219,10 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         figures = self.filter_queryset(self.get_queryset())
         renderer = request.accepted_renderer
         if isinstance(renderer, FigureCSVRenderer):
+            # Still the FigureQuery of get_queryset (FigureFilterSet returns one).
+            chunks = cast(FigureQuery, figures).csv_chunks(CSV_CHUNK_ROWS)
             response = StreamingHttpResponse(
-                renderer.stream(figures.csv_chunks(CSV_CHUNK_ROWS)),
+                renderer.stream(chunks),
                 content_type="text/csv; charset=utf-8",
             )
             response["Content-Disposition"] = 'attachment; filename="figures.csv"'

@@ -1,5 +1,7 @@
 """Serializers of silo goals and shared goals (KPIs by key, silos by slug, cycles by name)."""
 
+from __future__ import annotations
+
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
@@ -18,7 +20,7 @@ from goals.models import (
     SharedGoal,
     SharedGoalSnapshot,
 )
-from metrics.models import KPI
+from metrics.models import KPI, Silo
 from metrics.selectors import kpis_writable_by, users_assignable_by
 
 
@@ -30,7 +32,7 @@ class GoalSerializer(StrictModelSerializer):
         writable=kpis_writable_by,
         denied_message="The KPI {value!r} belongs to a silo you do not manage.",
     )
-    silo = serializers.SlugRelatedField(
+    silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
         source="kpi.silo", slug_field="slug", read_only=True
     )
     owner = ScopedSlugRelatedField(
@@ -75,10 +77,10 @@ class ContributionSerializer(StrictModelSerializer):
         default=1.0,
         help_text="Share of the shared goal's progress (positive; default 1).",
     )
-    kpi = serializers.SlugRelatedField(
+    kpi: serializers.SlugRelatedField[KPI] = serializers.SlugRelatedField(
         source="goal.kpi", slug_field="key", read_only=True
     )
-    silo = serializers.SlugRelatedField(
+    silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
         source="goal.kpi.silo", slug_field="slug", read_only=True
     )
 

@@ -51,7 +51,7 @@ class BulkMeasurementRowSerializer(serializers.Serializer):
         "KPIs, a Monday for weekly ones, 1 Jan/Apr/Jul/Oct for quarterly ones."
     )
     value = serializers.FloatField(help_text="A number whose magnitude is below 1e15.")
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # a declared field, not Field.source: DRF's metaclass takes it off the class
         required=False,
         allow_blank=True,
         max_length=SOURCE_MAX_LENGTH,
@@ -83,7 +83,7 @@ class BulkMeasurementsErrorSerializer(serializers.Serializer):
 
 
 class BulkMeasurementsErrorsSerializer(serializers.Serializer):
-    errors = BulkMeasurementsErrorSerializer(many=True)
+    errors = BulkMeasurementsErrorSerializer(many=True)  # type: ignore[assignment]  # a declared field, not Serializer.errors: DRF's metaclass takes it off the class
 
 
 class BulkMeasurementsDetailSerializer(serializers.Serializer):
@@ -214,4 +214,5 @@ def _rows_from(request: Request) -> list[Any]:
         )
     if errors:
         raise BulkValidationError(errors)
+    assert isinstance(rows, list)  # the checks above let nothing else through
     return rows

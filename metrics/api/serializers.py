@@ -5,6 +5,8 @@ silos copied onto links, timestamps, who declared) are read-only, and a relation
 silo or KPI the caller may not write is refused with 403 (see ScopedSlugRelatedField).
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from rest_framework import serializers
@@ -14,6 +16,7 @@ from core.api.fields import (
     ScopedSlugRelatedField,
     StrictModelSerializer,
 )
+from core.roles import Account
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.selectors import silos_writable_by
 
@@ -74,9 +77,13 @@ class KPISerializer(StrictModelSerializer):
 class ImpactLinkSerializer(StrictModelSerializer):
     leader_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
     affected_kpi = SafeSlugRelatedField(slug_field="key", queryset=KPI.objects.all())
-    leader_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    affected_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    declared_by = serializers.SlugRelatedField(
+    leader_silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    affected_silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    declared_by: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
 
@@ -100,7 +107,9 @@ class ImpactLinkSerializer(StrictModelSerializer):
 
 
 class MeasurementSerializer(StrictModelSerializer):
-    kpi = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    kpi: serializers.SlugRelatedField[KPI] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
 
     class Meta:
         model = Measurement

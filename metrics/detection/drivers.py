@@ -9,6 +9,7 @@ Pure numpy, no ORM.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
 
 import numpy as np
 
@@ -241,5 +242,10 @@ class quiet_nan_warnings:
         self._catch.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._catch.__exit__(exc_type, exc, traceback)

@@ -106,7 +106,7 @@ def estimate(
     # Everything at the leader's period t: row t.
     x = values[:, leader]
     y = _shifted(values[:, [follower]], -lag)[:, 0]
-    controls = []
+    controls: list[np.ndarray] = []
     if scores.shape[1]:
         # The leader's periods (t, t-1) and the follower's (t+lag, t+lag-1), once each.
         shifts = {back - offset for offset in (0, lag) for back in range(DRIVER_LAGS)}

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.viewsets import ServiceModelViewSet
-from core.roles import is_cco
+from core.roles import is_cco, signed_in
 from notifications import services
 from notifications.api.filtersets import DeliveryFilterSet
 from notifications.api.serializers import (
@@ -86,9 +86,9 @@ class SubscriptionViewSet(ServiceModelViewSet):
     queryset = Subscription.objects.none()
 
     def get_read_queryset(self) -> QuerySet[Subscription]:
-        return Subscription.objects.filter(user=self.request.user).select_related(
-            "user"
-        )
+        return Subscription.objects.filter(
+            user=signed_in(self.request.user)
+        ).select_related("user")
 
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Subscription:
         if instance is None and Subscription.objects.filter(user=user).exists():

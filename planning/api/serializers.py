@@ -1,15 +1,20 @@
 """Serializers of planning cycles with their priorities, RACI, funding and sign-offs."""
 
+from __future__ import annotations
+
 from rest_framework import serializers
 
 from core.api.fields import SafeSlugRelatedField, StrictModelSerializer
+from core.roles import Account
 from cycles.models import Cycle, Phase
 from metrics.models import Silo
 from planning.models import Answer, FundingAllocation, Priority, Responsibility, SignOff
 
 
 class ResponsibilitySerializer(StrictModelSerializer):
-    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Responsibility
@@ -17,7 +22,9 @@ class ResponsibilitySerializer(StrictModelSerializer):
 
 
 class FundingAllocationSerializer(StrictModelSerializer):
-    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = FundingAllocation
@@ -25,7 +32,9 @@ class FundingAllocationSerializer(StrictModelSerializer):
 
 
 class PrioritySerializer(StrictModelSerializer):
-    accountable_silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    accountable_silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     responsibilities = ResponsibilitySerializer(many=True, read_only=True)
     funding = FundingAllocationSerializer(
         source="allocations", many=True, read_only=True
@@ -45,8 +54,12 @@ class PrioritySerializer(StrictModelSerializer):
 
 
 class SignOffSerializer(StrictModelSerializer):
-    silo = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    silo: serializers.SlugRelatedField[Silo] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    user: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = SignOff

@@ -40,7 +40,7 @@ class PlanningCycleViewSet(ServiceModelViewSet):
     filterset_fields = ["phase"]
 
     @property
-    def write_roles(self) -> tuple[str, ...]:  # type: ignore[override]
+    def write_roles(self) -> tuple[str, ...]:  # type: ignore[override]  # read-only here (the roles follow the action); nothing assigns write_roles
         return (SILO_MANAGER,) if self.action in MANAGER_ACTIONS else (CCO,)
 
     def get_read_queryset(self) -> QuerySet[Cycle]:

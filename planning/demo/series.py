@@ -67,6 +67,7 @@ def demo_series() -> dict[str, dict[dt.date, float]]:
                 if trade_off.follower == spec.key and index >= trade_off.lag:
                     leader_index = index - trade_off.lag
                     leader_value = values[trade_off.leader][leader_index]
+                    assert leader_value is not None, "a leader has a value every month"
                     leader_expected = specs[trade_off.leader].series.expected(
                         leader_index - MAX_LAG, months[leader_index].month
                     )

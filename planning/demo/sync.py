@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 
+from core.services import set_change_reason
 from metrics.models import ImpactLink
 from planning.demo.data import SOURCE
 
@@ -31,6 +32,7 @@ ModelT = TypeVar("ModelT", bound=models.Model)
 def _differs(instance: models.Model, name: str, wanted: Any) -> bool:
     model_field = instance._meta.get_field(name)
     if model_field.many_to_one:
+        assert isinstance(model_field, models.Field)  # a foreign key, not a reverse one
         # Compare ids: reading the related object would cost a query per field.
         current = getattr(instance, model_field.attname)
         return current != (wanted.pk if wanted is not None else None)
@@ -66,7 +68,7 @@ def _sync(
     if isinstance(instance, ImpactLink):
         instance.copy_silos()
     instance.full_clean()
-    instance._change_reason = SOURCE  # type: ignore[attr-defined]
+    set_change_reason(instance, SOURCE)
     instance.save()
     return instance
 
