@@ -36,14 +36,9 @@ def may_manage_lockouts(request: HttpRequest) -> bool:
     )
 
 
-class ReadOnlyForLockoutManagers:
-    """Visible to lockout managers only; nobody adds, changes or deletes."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return may_manage_lockouts(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return may_manage_lockouts(request)
+class WrittenByCodeAdminMixin:
+    """Rows only the code writes (logs, runs, deliveries): nobody adds, changes or
+    deletes them in the admin, whatever permissions a group holds."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -53,6 +48,16 @@ class ReadOnlyForLockoutManagers:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyForLockoutManagers(WrittenByCodeAdminMixin):
+    """Visible to lockout managers only; nobody adds, changes or deletes."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return may_manage_lockouts(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return may_manage_lockouts(request)
 
 
 class LockoutAttemptAdmin(ReadOnlyForLockoutManagers, AccessAttemptAdmin):

@@ -11,6 +11,7 @@ from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from core.admin import WrittenByCodeAdminMixin
 from core.roles import is_bi_reader, is_cco, is_silo_manager
 from cycles.models import LOCKED_PHASES, MANAGER_PHASES, cycle_is_locked
 from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
@@ -213,7 +214,7 @@ class SharedGoalAdmin(LockedCycleAdminMixin, HistoryAdmin):
 
 
 @admin.register(RollupRun)
-class RollupRunAdmin(admin.ModelAdmin):
+class RollupRunAdmin(WrittenByCodeAdminMixin, admin.ModelAdmin):
     """Roll-up runs, read-only: what each did and, for a failed one, its error.
 
     Every role sees them, as in the API (reads are open to every role); runs are
@@ -254,12 +255,3 @@ class RollupRunAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user
         return is_cco(user) or is_bi_reader(user) or is_silo_manager(user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -6,13 +6,12 @@ Permissions are Django's model permissions, which only the CCO team's group hold
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin import WrittenByCodeAdminMixin
 from notifications import services
 from notifications.events import SUBSCRIBABLE
 from notifications.models import Channel, Delivery, Event, Subscription
@@ -86,17 +85,8 @@ class ChannelAdmin(admin.ModelAdmin):
         )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by the code only: nobody adds, changes or deletes here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(WrittenByCodeAdminMixin, admin.ModelAdmin):
+    """Events, deliveries and subscriptions: the CCO team reads them here."""
 
 
 @admin.register(Delivery)
