@@ -48,6 +48,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -434,6 +435,26 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
 # --- 12 and 7: names with CR/LF in the alert mail; 1e200; a detection run ----------------
 
 
+def subjects(console_mail: str) -> list[str]:
+    """Return the decoded subjects of the mails consolemail:// printed.
+
+    A subject that is not ASCII (the arrow between the two KPIs) is printed
+    RFC 2047-encoded and folded over several lines.
+    """
+    found: list[str] = []
+    folded: list[str] | None = None
+    for line in console_mail.splitlines():
+        if folded is not None and line.startswith((" ", "\t")):
+            folded.append(line)
+            continue
+        if folded is not None:
+            found.append(str(make_header(decode_header("".join(folded)))))
+            folded = None
+        if line.startswith("Subject:"):
+            folded = [line.removeprefix("Subject:")]
+    return found
+
+
 def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_line(
     deployment,
 ):
@@ -500,9 +521,11 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     # one line, and no line of them starts with the injected header.
     def mailed() -> str | None:
         text = deployment.worker.log_path.read_text(errors="replace")
-        return text if "High-severity conflict to review" in text else None
+        alerts = [s for s in subjects(text) if "High-severity conflict to review" in s]
+        return text if alerts else None
 
-    lines = wait_until(mailed, 30, "the alert mails").splitlines()
+    text = wait_until(mailed, 30, "the alert mails")
+    lines = text.splitlines()
     quoted = [line for line in lines if "evil@example.com" in line]
     expected = (
         "A rise of 100 in Marketing Bcc: evil@example.com's <b>Leads</b> qualified "
@@ -511,7 +534,7 @@ def test_point_12_and_7_detection_tests_every_kpi_it_can_and_mails_names_on_one_
     assert quoted, "no alert mail names the Marketing conflict"
     assert all(line.startswith(expected) for line in quoted), quoted
     assert not [line for line in lines if line.lower().startswith("bcc:")]
-    mails = sum(line.startswith("Subject: ducttape: ") for line in lines)
+    mails = sum(subject.startswith("ducttape: ") for subject in subjects(text))
     deployment.note(
         "12",
         "silo name 'Marketing\\r\\nBcc: evil@...', KPI name '<b>Leads</b>\\nqualified'",

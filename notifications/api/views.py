@@ -5,6 +5,7 @@ secret), ``notification-subscriptions/`` (a user's own) and ``notification-deliv
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -19,6 +20,7 @@ from notifications import services
 from notifications.api.filtersets import DeliveryFilterSet
 from notifications.api.serializers import (
     ChannelSerializer,
+    ChannelTestResultSerializer,
     DeliverySerializer,
     SubscriptionSerializer,
 )
@@ -55,6 +57,10 @@ class ChannelViewSet(ServiceModelViewSet):
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Channel:
         return services.channel_save(user=user, channel=instance, **fields)
 
+    @extend_schema(
+        responses={202: ChannelTestResultSerializer},
+        summary="Send a test event to this channel alone (CCO team).",
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         event = services.channel_test(channel=self.get_object(), user=request.user)
