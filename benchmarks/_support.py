@@ -1,8 +1,10 @@
-"""What both benchmarks share: a throwaway database, a live gunicorn, memory and tables.
+"""What the benchmarks share: a throwaway database, a live gunicorn, memory, tables,
+the measurement COPY and the calendar of seeded months.
 
-Each benchmark runs inside ``bench_session()``, which creates the database
+The API benchmarks run inside ``bench_session()``, which creates the database
 ``ducttape_bench`` (``BENCH_DATABASE_URL`` overrides it), migrates it, and on the way
-out, however the run ends, stops the server and drops the database.
+out, however the run ends, stops the server and drops the database. The others run
+inside ``django_database(database_url(suffix))``, a database of their own beside it.
 """
 
 import contextlib
@@ -44,11 +46,12 @@ class BenchmarkError(Exception):
     """Setup failed, or the data did not check out: the benchmark exits non-zero."""
 
 
-def database_url() -> str:
+def database_url(suffix: str = "") -> str:
     """Return the benchmark database's URL; refuse one whose name lacks "bench".
 
     The benchmark drops and recreates that database, so a URL pointing at a real
-    database by mistake must not get that far.
+    database by mistake must not get that far. ``suffix`` (for example "_rollup")
+    gives a benchmark a database of its own: BENCH_DATABASE_URL's name + suffix.
     """
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     name = urlsplit(url).path.lstrip("/")
@@ -57,7 +60,14 @@ def database_url() -> str:
             f"BENCH_DATABASE_URL names the database {name!r}: the benchmark drops and "
             "recreates it, so its name must contain 'bench'."
         )
-    return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
+
+
+def month(index: int, *, first: dt.date) -> dt.date:
+    """Return the first day of the month ``index`` months after ``first``'s month."""
+    years, months = divmod(first.month - 1 + index, 12)
+    return dt.date(first.year + years, months + 1, 1)
 
 
 def _maintenance_url(url: str) -> tuple[str, str]:
@@ -73,6 +83,16 @@ def drop_database(url: str) -> None:
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)
             )
+        )
+
+
+def database_exists(url: str) -> bool:
+    maintenance, name = _maintenance_url(url)
+    with psycopg.connect(maintenance) as conn:
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+            ).fetchone()
         )
 
 
@@ -348,6 +368,42 @@ class MemorySampler:
         return series
 
 
+#: The columns a benchmark seeds or ingests measurements with COPY, in its text format.
+MEASUREMENT_COPY_SQL = (
+    "COPY metrics_measurement (kpi_id, period, value, source, created_at, updated_at)"
+    " FROM STDIN"
+)
+COPY_BLOCK_BYTES = 1 << 20
+
+
+def copy_measurements(conn: psycopg.Connection[Any], text: bytes) -> None:
+    """COPY measurement rows (``MEASUREMENT_COPY_SQL``'s text format) on ``conn``.
+
+    In 1 MB blocks, as a client streaming a file would send them; the caller commits.
+    """
+    with conn.cursor() as cursor, cursor.copy(MEASUREMENT_COPY_SQL) as copy:
+        for start in range(0, len(text), COPY_BLOCK_BYTES):
+            copy.write(text[start : start + COPY_BLOCK_BYTES])
+
+
+def seed_measurements(url: str, text: bytes, expected: int) -> int:
+    """COPY the rows, commit, VACUUM (ANALYZE), and return the count of measurements.
+
+    Raise BenchmarkError unless exactly ``expected`` measurements are stored.
+    """
+    with psycopg.connect(url) as conn:
+        copy_measurements(conn, text)
+        conn.commit()
+        # Hint bits and statistics now, or the first timed runs pay for them.
+        conn.autocommit = True
+        conn.execute("VACUUM (ANALYZE)")
+        row = conn.execute("SELECT count(*) FROM metrics_measurement").fetchone()
+    count = int(row[0]) if row else 0
+    if count != expected:
+        raise BenchmarkError(f"seeded {count} measurements, expected {expected}")
+    return count
+
+
 def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds > 0 else float("inf")
 
@@ -372,6 +428,19 @@ def print_table(
         )
         if index == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def verdict(met: bool) -> str:
+    return "PASS" if met else "MISS"
+
+
+def trim_profile(text: str) -> str:
+    """Return a pstats report from its column header on, without blank lines."""
+    lines = text.splitlines()
+    start = next(
+        (index for index, line in enumerate(lines) if "ncalls" in line), len(lines)
+    )
+    return "\n".join(line for line in lines[start:] if line.strip())
 
 
 def machine_description() -> str:

@@ -37,13 +37,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import _support
 
 KPI_COUNT = 100
 MONTHS = 200
-FIRST_YEAR = 2000
+FIRST_PERIOD = dt.date(2000, 1, 1)
 STORED_KPIS = 25
 EQUAL_MONTHS = 100
 SILO_SLUG = "bench_sales"
@@ -58,16 +57,6 @@ EXPECTED = {
 }
 #: The row another client writes during the previews: KPI 0's first changed month.
 LOCKED_MONTH = EQUAL_MONTHS
-
-
-def database_url() -> str:
-    """Return the benchmark's own database: BENCH_DATABASE_URL's name + "_import"."""
-    parts = urlsplit(_support.database_url())
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_import"))
-
-
-def month(index: int) -> dt.date:
-    return dt.date(FIRST_YEAR + index // 12, index % 12 + 1, 1)
 
 
 def key(kpi_index: int) -> str:
@@ -86,10 +75,14 @@ def stored_value(kpi_index: int, month_index: int) -> float:
 
 def csv_text() -> str:
     lines = ["kpi,period,value,source"]
+    periods = [
+        f"{_support.month(index, first=FIRST_PERIOD):%Y-%m-%d}"
+        for index in range(MONTHS)
+    ]
     for kpi_index in range(KPI_COUNT):
         for month_index in range(MONTHS):
             lines.append(
-                f"{key(kpi_index)},{month(month_index):%Y-%m-%d},"
+                f"{key(kpi_index)},{periods[month_index]},"
                 f"{file_value(kpi_index, month_index)},benchmark"
             )
     return "\n".join(lines) + "\n"
@@ -237,7 +230,7 @@ def restore(world: World) -> None:
     Measurement.objects.bulk_create(
         Measurement(
             kpi_id=world.kpi_ids[kpi_index],
-            period=month(month_index),
+            period=_support.month(month_index, first=FIRST_PERIOD),
             value=stored_value(kpi_index, month_index),
             source="benchmark",
         )
@@ -258,7 +251,7 @@ def check_stored(world: World) -> None:
         )
     }
     expected = {
-        (kpi_index, month(month_index)): (
+        (kpi_index, _support.month(month_index, first=FIRST_PERIOD)): (
             file_value(kpi_index, month_index),
             "benchmark",
         )
@@ -305,7 +298,7 @@ class Writer:
 
         row = {
             "kpi": key(0),
-            "period": f"{month(LOCKED_MONTH):%Y-%m-%d}",
+            "period": _support.month(LOCKED_MONTH, first=FIRST_PERIOD).isoformat(),
             # The stored value and source: the upsert changes nothing, whatever the
             # preview did, and the data stays as seeded.
             "value": stored_value(0, LOCKED_MONTH),
@@ -336,7 +329,10 @@ def old_run(world: World, text: str, with_confirm: bool) -> OldRun:
 
     resource_class = legacy_resource_class()
     writer = Writer(world)
-    locked_kpi, locked_period = world.kpi_ids[0], month(LOCKED_MONTH)
+    locked_kpi, locked_period = (
+        world.kpi_ids[0],
+        _support.month(LOCKED_MONTH, first=FIRST_PERIOD),
+    )
 
     class Watched(resource_class):  # type: ignore[misc, valid-type]
         def after_save_instance(self, instance: Any, row: Any, **kwargs: Any) -> None:
@@ -466,7 +462,7 @@ def main() -> int:
     )
     arguments = parser.parse_args()
 
-    url = database_url()
+    url = _support.database_url("_import")
     with _support.django_database(url):
         from django.conf import settings
         from django.db import connections

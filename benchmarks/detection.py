@@ -37,7 +37,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import _support
 import numpy as np
@@ -56,11 +55,6 @@ EFFECT = -0.8
 FOLLOWER_NOISE = 0.3
 SEED = 20261123
 OPTIONS = {"max_lag": 3, "min_pairs": 12, "q_threshold": 0.05, "block_size": 1000}
-COPY_SQL = (
-    "COPY metrics_measurement (kpi_id, period, value, source, created_at, updated_at)"
-    " FROM STDIN"
-)
-COPY_BLOCK_BYTES = 1 << 20
 CHILD_TIMEOUT = 1800
 RESULT_PREFIX = "RESULT "
 
@@ -71,17 +65,6 @@ GOAL_MEMORY_MB = 2_048
 GOAL_SPEED_UP = 1_000
 LOOP_KPIS = 200
 CORE_REPEATS = 7
-
-
-def database_url() -> str:
-    """Return the benchmark's own database: BENCH_DATABASE_URL's name + "_detection"."""
-    parts = urlsplit(_support.database_url())
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_detection"))
-
-
-def month(index: int) -> dt.date:
-    years, months = divmod(FIRST_PERIOD.month - 1 + index, 12)
-    return dt.date(FIRST_PERIOD.year + years, months + 1, 1)
 
 
 def max_rss_mb() -> float:
@@ -190,7 +173,9 @@ def seed(url: str, data: Data) -> tuple[np.ndarray, int]:
     by_kpi = data.levels.T
     columns, months = np.nonzero(~np.isnan(by_kpi))
     values = by_kpi[columns, months]
-    periods = [month(index).isoformat() for index in range(MONTHS)]
+    periods = [
+        _support.month(index, first=FIRST_PERIOD).isoformat() for index in range(MONTHS)
+    ]
     ids = kpi_ids.tolist()
     now = dt.datetime.now(dt.UTC).isoformat()
     text = "".join(
@@ -199,20 +184,7 @@ def seed(url: str, data: Data) -> tuple[np.ndarray, int]:
             columns.tolist(), months.tolist(), values.tolist(), strict=True
         )
     ).encode()
-    with psycopg.connect(url) as conn:
-        with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-            for start in range(0, len(text), COPY_BLOCK_BYTES):
-                copy.write(text[start : start + COPY_BLOCK_BYTES])
-        conn.commit()
-        # Set hint bits and statistics now, or the timed read pays for them.
-        conn.autocommit = True
-        conn.execute("VACUUM (ANALYZE)")
-        (count,) = conn.execute("SELECT count(*) FROM metrics_measurement").fetchone()
-    if count != values.size:
-        raise _support.BenchmarkError(
-            f"seeded {count} measurements, expected {values.size}"
-        )
-    return kpi_ids, int(count)
+    return kpi_ids, _support.seed_measurements(url, text, expected=values.size)
 
 
 def detect_in_child(url: str, kpis: int, profile: bool, method: str) -> dict[str, Any]:
@@ -278,7 +250,7 @@ def child(url: str, kpis: int, profile: bool, method: str) -> int:
         report = io.StringIO()
         pstats.Stats(profiler, stream=report).sort_stats("tottime").print_stats(20)
         print(f"cProfile of K={kpis:,} ({seconds:.2f} s under the profiler), own time:")
-        print(_trim_profile(report.getvalue()))
+        print(_support.trim_profile(report.getvalue()))
     result = {
         "kpis": run.kpis,
         "measurements": run.measurements,
@@ -299,14 +271,6 @@ def child(url: str, kpis: int, profile: bool, method: str) -> int:
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
-
-
-def _trim_profile(text: str) -> str:
-    lines = text.splitlines()
-    start = next(
-        (index for index, line in enumerate(lines) if "ncalls" in line), len(lines)
-    )
-    return "\n".join(line for line in lines[start:] if line.strip())
 
 
 def empty_register(url: str) -> None:
@@ -482,10 +446,6 @@ def compare_loop_and_core(kpis: int, repeats: int) -> Comparison:
 # -- the report -----------------------------------------------------------------------
 
 
-def verdict(met: bool) -> str:
-    return "PASS" if met else "MISS"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -513,7 +473,7 @@ def main() -> int:
         )
     sizes = [int(size) for size in arguments.sizes.split(",") if size.strip()]
 
-    url = database_url()
+    url = _support.database_url("_detection")
     runs: list[tuple[int, str, int, dict[str, Any], tuple[int, int], float]] = []
     with _support.django_database(url):
         from django.db import connections
@@ -684,7 +644,7 @@ def finish(arguments, runs, machine, postgres) -> int:  # type: ignore[no-untype
         else:
             print(
                 f"  K={kpis:,} drivers end to end {result['seconds']:.2f} s; goal <= "
-                f"{limit:g} s: {verdict(result['seconds'] <= limit)}"
+                f"{limit:g} s: {_support.verdict(result['seconds'] <= limit)}"
             )
     result = by_size.get(GOAL_MEMORY_K)
     if result is None:
@@ -695,12 +655,12 @@ def finish(arguments, runs, machine, postgres) -> int:  # type: ignore[no-untype
         print(
             f"  K={GOAL_MEMORY_K:,} peak RSS {result['peak_rss_mb']:,.0f} MiB; goal < "
             f"2 GiB ({GOAL_MEMORY_MB:,} MiB): "
-            f"{verdict(result['peak_rss_mb'] < GOAL_MEMORY_MB)}"
+            f"{_support.verdict(result['peak_rss_mb'] < GOAL_MEMORY_MB)}"
         )
     print(
         f"  K={comparison.kpis} core vs loop {speed_up:,.0f}x "
         f"({comparison.loop_seconds:.2f} s / {comparison.core_seconds * 1000:.2f} ms); "
-        f"goal >= {GOAL_SPEED_UP:,}x: {verdict(speed_up >= GOAL_SPEED_UP)}"
+        f"goal >= {GOAL_SPEED_UP:,}x: {_support.verdict(speed_up >= GOAL_SPEED_UP)}"
         + ("" if comparison.same else " (but the associations differ)")
     )
     if arguments.profile:

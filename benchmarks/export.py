@@ -43,11 +43,6 @@ DOWNLOAD_CHUNK_BYTES = 1 << 16
 WARM_UP_KPI = "bench_0.kpi_0000"
 
 
-def month(index: int) -> dt.date:
-    years, months = divmod(FIRST_PERIOD.month - 1 + index, 12)
-    return dt.date(FIRST_PERIOD.year + years, months + 1, 1)
-
-
 def seed(database_url: str, kpi_count: int, months: int) -> int:
     """Create silos, KPIs, cycles, goals and measurements; return the measurements."""
     from cycles.models import Cycle
@@ -118,7 +113,9 @@ def seed(database_url: str, kpi_count: int, months: int) -> int:
 
     generator = random.Random(7)
     now = dt.datetime.now(dt.UTC).isoformat()
-    periods = [month(index).isoformat() for index in range(months)]
+    periods = [
+        _support.month(index, first=FIRST_PERIOD).isoformat() for index in range(months)
+    ]
     with psycopg.connect(database_url) as conn:
         with (
             conn.cursor() as cursor,
@@ -316,21 +313,13 @@ def profile_in_process(statement: str, token: str, expected_rows: int) -> None:
     print(f"\ncProfile of one whole request ({rows:,} rows), by own time:")
     report = io.StringIO()
     pstats.Stats(profiler, stream=report).sort_stats("tottime").print_stats(18)
-    print(_trim_profile(report.getvalue()))
+    print(_support.trim_profile(report.getvalue()))
     report = io.StringIO()
     pstats.Stats(profiler, stream=report).sort_stats("cumulative").print_stats(25)
     print("by cumulative time:")
-    print(_trim_profile(report.getvalue()))
+    print(_support.trim_profile(report.getvalue()))
     if rows != expected_rows:
         print(f"(in-process request returned {rows:,} rows, not {expected_rows:,})")
-
-
-def _trim_profile(text: str) -> str:
-    lines = text.splitlines()
-    start = next(
-        (index for index, line in enumerate(lines) if "ncalls" in line), len(lines)
-    )
-    return "\n".join(line for line in lines[start:] if line.strip())
 
 
 def warm_up(session: _support.Session) -> None:

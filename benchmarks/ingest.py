@@ -26,19 +26,9 @@ FIRST_PERIOD = dt.date(1900, 1, 1)
 ROWS_PER_REQUEST = 10_000
 ROW_COUNT = KPI_COUNT * MONTHS
 GOAL_RATIO = 1 / 3
-COPY_SQL = (
-    "COPY metrics_measurement (kpi_id, period, value, source, created_at, updated_at)"
-    " FROM STDIN"
-)
-COPY_BLOCK_BYTES = 1 << 20
 
 # (kpi_id, kpi_key, period, value)
 Row = tuple[int, str, dt.date, float]
-
-
-def month(index: int) -> dt.date:
-    years, months = divmod(FIRST_PERIOD.month - 1 + index, 12)
-    return dt.date(FIRST_PERIOD.year + years, months + 1, 1)
 
 
 def seed_kpis() -> list[tuple[int, str]]:
@@ -66,7 +56,7 @@ def seed_kpis() -> list[tuple[int, str]]:
 def make_rows(kpis: list[tuple[int, str]]) -> list[Row]:
     """Return one row per KPI and month, grouped by KPI (10 KPIs per request)."""
     generator = random.Random(3)
-    periods = [month(index) for index in range(MONTHS)]
+    periods = [_support.month(index, first=FIRST_PERIOD) for index in range(MONTHS)]
     # Quarters are exact in binary floating point, so sums compare exactly.
     return [
         (kpi_id, key, period, generator.randrange(-4_000_000, 4_000_000) / 4)
@@ -119,10 +109,7 @@ def run_copy(database_url: str, text: bytes) -> float:
     """COPY the rows in one transaction; return the seconds up to the commit."""
     with psycopg.connect(database_url) as conn:
         started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-            # In blocks, as a client streaming a file would send it.
-            for start in range(0, len(text), COPY_BLOCK_BYTES):
-                copy.write(text[start : start + COPY_BLOCK_BYTES])
+        _support.copy_measurements(conn, text)
         conn.commit()
         return time.perf_counter() - started
 

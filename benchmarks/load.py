@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import _support
 import psycopg
@@ -75,27 +75,11 @@ THROTTLE_RATE = "1000000/min"
 #: Per request (connect and each read): a request stuck longer counts as an error.
 REQUEST_TIMEOUT = 60
 SEED = 20261125
-COPY_SQL = (
-    "COPY metrics_measurement (kpi_id, period, value, source, created_at, updated_at)"
-    " FROM STDIN"
-)
-
 FIGURES = "/api/v1/figures/"
 BULK = "/api/v1/measurements/bulk/"
 PAGE = "figures page (JSON, limit 500)"
 CSV = "figures CSV (one silo)"
 POST = f"measurements bulk ({BATCH_ROWS} rows)"
-
-
-def database_url() -> str:
-    """Return the benchmark's own database: BENCH_DATABASE_URL's name + "_load"."""
-    parts = urlsplit(_support.database_url())
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_load"))
-
-
-def month(index: int, first: dt.date = FIRST_PERIOD) -> dt.date:
-    years, months = divmod(first.month - 1 + index, 12)
-    return dt.date(first.year + years, months + 1, 1)
 
 
 # --- seeding (not timed) ---------------------------------------------------------
@@ -196,7 +180,7 @@ def seed(url: str) -> Seeded:
             cycle=cycle,
             kpi=item,
             period_start=FIRST_PERIOD,
-            period_end=month(MONTHS - 1),
+            period_end=_support.month(MONTHS - 1, first=FIRST_PERIOD),
             **shape,
         )
 
@@ -247,24 +231,15 @@ def seed(url: str) -> Seeded:
     connections.close_all()
 
     now = dt.datetime.now(dt.UTC).isoformat()
-    periods = [month(index).isoformat() for index in range(MONTHS)]
+    periods = [
+        _support.month(index, first=FIRST_PERIOD).isoformat() for index in range(MONTHS)
+    ]
     text = "".join(
         f"{kpi_id}\t{periods[index]}\t{value!r}\t\t{now}\t{now}\n"
         for kpi_id, walk in levels.items()
         for index, value in enumerate(walk)
-    )
-    with psycopg.connect(url) as conn:
-        with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-            copy.write(text)
-        conn.commit()
-        # Hint bits and statistics now, or the first timed requests pay for them.
-        conn.autocommit = True
-        conn.execute("VACUUM (ANALYZE)")
-        (count,) = conn.execute("SELECT count(*) FROM metrics_measurement").fetchone()
-    if count != len(kpis) * MONTHS:
-        raise _support.BenchmarkError(
-            f"seeded {count} measurements, expected {len(kpis) * MONTHS}"
-        )
+    ).encode()
+    count = _support.seed_measurements(url, text, expected=len(kpis) * MONTHS)
     return Seeded(
         silo_slugs=[silo.slug for silo in seeded_silos],
         measurements=count,
@@ -425,7 +400,8 @@ def pipeline_batches(kpis: list[tuple[int, str]]) -> Iterator[Batch]:
     number = 0
     while True:
         periods = [
-            month(number * BATCH_MONTHS + index) for index in range(BATCH_MONTHS)
+            _support.month(number * BATCH_MONTHS + index, first=FIRST_PERIOD)
+            for index in range(BATCH_MONTHS)
         ]
         if periods[-1].year > 9_000:
             return
@@ -833,7 +809,7 @@ def main() -> int:
     if arguments.seconds <= 0:
         parser.error("--seconds must be positive")
 
-    url = database_url()
+    url = _support.database_url("_load")
     redis_client = private_redis(arguments.redis_url)
     redis_keys = celery_queue = 0
     with contextlib.ExitStack() as cleanup:
@@ -870,7 +846,7 @@ def main() -> int:
         redis_keys = redis_client.dbsize()
         celery_queue = redis_client.llen("celery")
         log = server.log_path.read_text(errors="replace")
-    database_left = _database_exists(url)
+    database_left = _support.database_exists(url)
     redis_left = redis_client.dbsize()
 
     samples = report(clients, started, elapsed, arguments.seconds)
@@ -939,27 +915,12 @@ def main() -> int:
         f"{latency_cells(samples)[0]} ms, p99 {latency_cells(samples)[1]} ms, "
         f"{len(errors)} errors"
     )
-    print(f"  errors {len(errors)}; goal 0: {verdict(not errors)}")
+    print(f"  errors {len(errors)}; goal 0: {_support.verdict(not errors)}")
     print(
         f"  every posted row stored exactly once ({check.posted_ok_rows:,} rows): "
-        f"{verdict(check.exactly_once and check.failed_partial == 0)}"
+        f"{_support.verdict(check.exactly_once and check.failed_partial == 0)}"
     )
     return 0
-
-
-def _database_exists(url: str) -> bool:
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance) as conn:
-        return bool(
-            conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s",
-                [urlsplit(url).path.lstrip("/")],
-            ).fetchone()
-        )
-
-
-def verdict(met: bool) -> str:
-    return "PASS" if met else "MISS"
 
 
 if __name__ == "__main__":

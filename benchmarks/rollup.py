@@ -33,7 +33,6 @@ import pstats
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import _support
 import numpy as np
@@ -58,25 +57,9 @@ RUNS = 5
 SAMPLE = 24
 TOLERANCE = 1e-9
 GOAL_SECONDS = 5.0
-COPY_SQL = (
-    "COPY metrics_measurement (kpi_id, period, value, source, created_at, updated_at)"
-    " FROM STDIN"
-)
-COPY_BLOCK_BYTES = 1 << 20
 
 
-def database_url() -> str:
-    """Return the benchmark's own database: BENCH_DATABASE_URL's name + "_rollup"."""
-    parts = urlsplit(_support.database_url())
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_rollup"))
-
-
-def month(index: int) -> dt.date:
-    years, months = divmod(FIRST_PERIOD.month - 1 + index, 12)
-    return dt.date(FIRST_PERIOD.year + years, months + 1, 1)
-
-
-LAST_PERIOD = month(MONTHS - 1)
+LAST_PERIOD = _support.month(MONTHS - 1, first=FIRST_PERIOD)
 
 
 # -- seeding --------------------------------------------------------------------------
@@ -262,26 +245,16 @@ def seed(url: str) -> Seeded:
     connections.close_all()
 
     ids = [kpi.pk for kpi in kpis]
-    periods = [month(index).isoformat() for index in range(MONTHS)]
+    periods = [
+        _support.month(index, first=FIRST_PERIOD).isoformat() for index in range(MONTHS)
+    ]
     now = dt.datetime.now(dt.UTC).isoformat()
     text = "".join(
         f"{ids[row]}\t{periods[column]}\t{value!r}\t\t{now}\t{now}\n"
         for row, values in enumerate(levels.tolist())
         for column, value in enumerate(values)
     ).encode()
-    with psycopg.connect(url) as conn:
-        with conn.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-            for offset in range(0, len(text), COPY_BLOCK_BYTES):
-                copy.write(text[offset : offset + COPY_BLOCK_BYTES])
-        conn.commit()
-        # Hint bits and statistics now, or the first timed runs pay for them.
-        conn.autocommit = True
-        conn.execute("VACUUM (ANALYZE)")
-        (count,) = conn.execute("SELECT count(*) FROM metrics_measurement").fetchone()
-    if count != KPI_COUNT * MONTHS:
-        raise _support.BenchmarkError(
-            f"seeded {count} measurements, expected {KPI_COUNT * MONTHS}"
-        )
+    count = _support.seed_measurements(url, text, expected=KPI_COUNT * MONTHS)
     return Seeded(
         open_cycle_id=open_cycle.pk,
         closed_cycle_id=closed_cycle.pk,
@@ -670,10 +643,6 @@ def snapshot_summary(day: dt.date) -> str:
 # -- the report -----------------------------------------------------------------------
 
 
-def verdict(met: bool) -> str:
-    return "PASS" if met else "MISS"
-
-
 def _short_sql(sql: str, width: int = 90) -> str:
     text = " ".join(sql.split())
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -707,7 +676,7 @@ def main() -> int:
     )
     arguments = parser.parse_args()
 
-    url = database_url()
+    url = _support.database_url("_rollup")
     with _support.django_database(url):
         from django.db import connections
         from django.utils import timezone
@@ -816,11 +785,11 @@ def main() -> int:
     print(
         f"  {SHARED_GOALS:,} shared goals: roll-up {large.best:.2f} s best, "
         f"{large.median:.2f} s median; goal <= {GOAL_SECONDS:g} s: "
-        f"{verdict(large.median <= GOAL_SECONDS)}"
+        f"{_support.verdict(large.median <= GOAL_SECONDS)}"
     )
     print(
         f"  SQL queries {small.query_count} ({SMALL_SHARED_GOALS:,}) vs "
-        f"{large.query_count} ({SHARED_GOALS:,}); goal equal: {verdict(equal)}"
+        f"{large.query_count} ({SHARED_GOALS:,}); goal equal: {_support.verdict(equal)}"
     )
     if check.mismatches or small_check.mismatches or not breaches_ok:
         print("  (but the snapshots differ from the recomputed progress: see above)")

@@ -1,4 +1,7 @@
-"""Shared fixtures: two silos with one manager each, the CCO team and a BI reader."""
+"""Shared fixtures: two silos with one manager each, the CCO team and a BI reader, and
+the small companies the API tests of several apps read and write."""
+
+import datetime as dt
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -42,6 +45,37 @@ def reader():
 @pytest.fixture
 def superuser():
     return factories.UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def company(silo_a, silo_b):
+    """Two KPIs of two silos with three months of measurements and a declared link."""
+    deals = factories.KPIFactory(silo=silo_a, slug="deals_closed", unit="deals")
+    tickets = factories.KPIFactory(
+        silo=silo_b, slug="tickets", direction="lower_is_better", aggregation="sum"
+    )
+    for month, (d, t) in enumerate([(10, 100), (12, 104), (15, 111)], start=1):
+        factories.MeasurementFactory(kpi=deals, period=dt.date(2024, month, 1), value=d)
+        factories.MeasurementFactory(
+            kpi=tickets, period=dt.date(2024, month, 1), value=t
+        )
+    factories.ImpactLinkFactory(leader_kpi=deals, affected_kpi=tickets, lag=1)
+    return {"deals": deals, "tickets": tickets}
+
+
+@pytest.fixture
+def world(silo_a, silo_b):
+    """A cycle FY2027 with one goal on a KPI of each of two silos."""
+    cycle = factories.CycleFactory(name="FY2027")
+    deals = factories.KPIFactory(silo=silo_a, slug="deals_closed")
+    csat = factories.KPIFactory(silo=silo_b, slug="csat", aggregation="mean")
+    return {
+        "cycle": cycle,
+        "deals": deals,
+        "csat": csat,
+        "goal_a": factories.GoalFactory(cycle=cycle, kpi=deals),
+        "goal_b": factories.GoalFactory(cycle=cycle, kpi=csat),
+    }
 
 
 @pytest.fixture

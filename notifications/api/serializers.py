@@ -54,6 +54,13 @@ class ChannelSerializer(StrictModelSerializer):
         return bool(channel.secret)
 
 
+class ChannelTestResultSerializer(serializers.Serializer):
+    event = serializers.CharField(help_text="The test event's name: test.")
+    event_key = serializers.CharField(
+        help_text="Its key: its delivery shows in notification-deliveries/?event_key="
+    )
+
+
 class SubscriptionSerializer(StrictModelSerializer):
     events = EventListField()
     email = serializers.EmailField(source="user.email", read_only=True)

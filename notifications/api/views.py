@@ -5,8 +5,8 @@ secret), ``notification-subscriptions/`` (a user's own) and ``notification-deliv
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -20,6 +20,7 @@ from notifications import services
 from notifications.api.filtersets import DeliveryFilterSet
 from notifications.api.serializers import (
     ChannelSerializer,
+    ChannelTestResultSerializer,
     DeliverySerializer,
     SubscriptionSerializer,
 )
@@ -58,15 +59,8 @@ class ChannelViewSet(ServiceModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={
-            202: inline_serializer(
-                "ChannelTestSent",
-                {
-                    "event": serializers.CharField(),
-                    "event_key": serializers.CharField(),
-                },
-            )
-        },
+        responses={202: ChannelTestResultSerializer},
+        summary="Send a test event to this channel alone (CCO team).",
     )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:

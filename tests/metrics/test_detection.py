@@ -8,13 +8,16 @@ from metrics import detection
 from metrics.detection import (
     Association,
     benjamini_hochberg,
-    block_candidates,
     combine_candidates,
+    fdr,
     find_associations,
-    lagged_correlations,
-    lagged_correlations_block,
     pairs,
     period_changes,
+)
+from tests.metrics.oracle import (
+    block_candidates,
+    lagged_correlations,
+    lagged_correlations_block,
 )
 
 PERIODS = 36
@@ -334,7 +337,7 @@ def test_a_tight_first_cut_is_widened_and_gives_the_exact_result(monkeypatch):
         calls.append(kwargs["p_keep"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pairs, "EXPECTED_REJECTIONS", 1)
+    monkeypatch.setattr(fdr, "EXPECTED_REJECTIONS", 1)
     monkeypatch.setattr(pairs, "scan_block", counting)
 
     found = find_associations(changes, same_group=same_group, block_size=15)
