@@ -36,7 +36,23 @@ def events_problem(events: object) -> str:
     return ""
 
 
-class Channel(models.Model):
+class Receiving(models.Model):
+    """What channels and subscriptions share: the events chosen, and a switch."""
+
+    events = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def events_errors(self) -> dict[str, str]:
+        problem = events_problem(self.events)
+        return {"events": problem} if problem else {}
+
+
+class Channel(Receiving):
     """Where the CCO team sends events: an email list, a Slack or Teams channel's
     incoming webhook, or a signed webhook that a company system receives.
 
@@ -69,10 +85,6 @@ class Channel(models.Model):
         default=False,
         help_text="Email: also mail the managers of the silos the event concerns.",
     )
-    events = models.JSONField(default=list, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -93,10 +105,7 @@ class Channel(models.Model):
 
         from notifications.transport import url_problem
 
-        errors: dict[str, str] = {}
-        problem = events_problem(self.events)
-        if problem:
-            errors["events"] = problem
+        errors = self.events_errors()
         if self.kind in HTTP_KINDS:
             if not self.url:
                 errors["url"] = f"A {self.get_kind_display()} channel needs its URL."
@@ -126,7 +135,7 @@ class Channel(models.Model):
             raise ValidationError(errors)
 
 
-class Subscription(models.Model):
+class Subscription(Receiving):
     """A user's own email subscription to events about their silos.
 
     An event that names silos reaches the subscriber only if they manage one of them
@@ -139,10 +148,6 @@ class Subscription(models.Model):
         on_delete=models.CASCADE,
         related_name="notification_subscription",
     )
-    events = models.JSONField(default=list, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["user__username"]
@@ -151,9 +156,9 @@ class Subscription(models.Model):
         return f"{self.user}'s subscription"
 
     def clean(self) -> None:
-        problem = events_problem(self.events)
-        if problem:
-            raise ValidationError({"events": problem})
+        errors = self.events_errors()
+        if errors:
+            raise ValidationError(errors)
 
 
 class Event(models.Model):
