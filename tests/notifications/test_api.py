@@ -220,3 +220,63 @@ def test_the_delivery_log_lists_in_constant_queries(
     with django_assert_num_queries(2):  # the count and the page
         assert len(listing().json()["results"]) == 6
     assert Delivery.objects.count() == 6
+
+
+def test_the_admin_action_sends_a_test_to_each_selected_channel(
+    client, cco, receiver, django_capture_on_commit_callbacks
+):
+    channel = Channel.objects.create(
+        name="Local", kind="webhook", url=receiver.url, secret=SECRET, events=[]
+    )
+    client.force_login(cco)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/notifications/channel/",
+            {"action": "send_test", "_selected_action": [channel.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    (request,) = receiver.wait_for(1)
+    assert request.headers["X-Ducttape-Event"] == "test"
+    assert [str(m) for m in response.context["messages"]] == [
+        "Test sent to Local: its delivery is in the delivery log."
+    ]
+    assert Delivery.objects.get().status == "delivered"
+
+
+def test_the_admin_form_never_shows_the_secret_and_keeps_it_when_left_empty(client, cco):
+    channel = Channel.objects.create(
+        name="Local",
+        kind="webhook",
+        url="https://hooks.example.com/x",
+        secret=SECRET,
+        events=["digest"],
+    )
+    client.force_login(cco)
+    path = f"/admin/notifications/channel/{channel.pk}/change/"
+
+    page = client.get(path)
+    changed = client.post(
+        path,
+        {
+            "name": "Local",
+            "kind": "webhook",
+            "url": "https://hooks.example.com/y",
+            "secret": "",
+            "email_to": "",
+            "events": ["digest", "conflict.new"],
+            "is_active": "on",
+        },
+    )
+
+    assert page.status_code == 200
+    assert SECRET not in page.content.decode()
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    channel.refresh_from_db()
+    assert (channel.url, channel.secret, channel.events) == (
+        "https://hooks.example.com/y",
+        SECRET,
+        ["digest", "conflict.new"],
+    )
