@@ -246,7 +246,9 @@ def test_the_admin_action_sends_a_test_to_each_selected_channel(
     assert Delivery.objects.get().status == "delivered"
 
 
-def test_the_admin_form_never_shows_the_secret_and_keeps_it_when_left_empty(client, cco):
+def test_the_admin_form_never_shows_the_secret_and_keeps_it_when_left_empty(
+    client, cco
+):
     channel = Channel.objects.create(
         name="Local",
         kind="webhook",
