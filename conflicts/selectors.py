@@ -18,10 +18,12 @@ from conflicts.models import (
     Severity,
     Status,
 )
+from core.roles import User, is_bi_reader, is_cco
 from cycles.models import Phase
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals
 from metrics.models import Silo
+from metrics.selectors import silo_ids_managed_by
 from notifications.digest import Section
 
 #: Lines each digest section lists at most.
@@ -46,6 +48,19 @@ RELATIONS = (
     "affected_silo",
     "status_changed_by",
 )
+
+
+def conflicts_visible_to(user: User) -> QuerySet[Conflict]:
+    """The conflicts ``user`` may read, in the API and the pages alike: all of them for
+    the CCO team and BI readers; for a silo manager, those whose leading or affected
+    silo they manage (another silo's conflict is "not found"); none for anyone else."""
+    rows = conflict_list()
+    if is_cco(user) or is_bi_reader(user):
+        return rows
+    managed = silo_ids_managed_by(user)
+    if not managed:
+        return rows.none()
+    return rows.filter(Q(leader_silo__in=managed) | Q(affected_silo__in=managed))
 
 
 def conflict_list() -> QuerySet[Conflict]:
@@ -149,19 +164,23 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
 
 
 def digest_open_conflicts(now: datetime) -> Section:
-    """The weekly digest's section: conflicts under review, worst first (two queries)."""
-    under_review = Conflict.objects.filter(stale=False, status__in=WORKING)
-    worst = list(
-        under_review.select_related("leader_kpi", "affected_kpi").order_by(
-            severity_rank(), "-last_detected_at", "pk"
-        )[:DIGEST_LINES]
+    """The weekly digest's section: conflicts under review, counted by severity (one
+    query). The digest goes to every subscriber, and a silo manager may not read other
+    silos' conflicts (conflicts_visible_to): it names no pair."""
+    counts = dict(
+        Conflict.objects.filter(stale=False, status__in=WORKING)
+        .order_by()
+        .values_list("severity")
+        .annotate(n=Count("pk"))
+        .values_list("severity", "n")
     )
     return Section(
         heading="Open conflicts",
-        count=under_review.count(),
+        count=sum(counts.values()),
         lines=[
-            f"{c.severity}: {c.leader_kpi.key} → {c.affected_kpi.key} ({c.status})"
-            for c in worst
+            f"{severity}: {counts[severity]}"
+            for severity in (Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+            if counts.get(severity)
         ],
         url=settings.SITE_URL + reverse("conflicts:report"),
     )

@@ -19,10 +19,15 @@ from conflicts.models import (
     Conflict,
     Status,
 )
-from conflicts.selectors import conflict_list, conflict_page, report_page
+from conflicts.selectors import (
+    conflict_list,
+    conflict_page,
+    conflicts_visible_to,
+    report_page,
+)
 from core.csv import stream_csv
-from core.roles import signed_in
-from core.web import CCOOnlyMixin
+from core.roles import is_bi_reader, is_cco, is_silo_manager, signed_in
+from core.web import CCOOnlyMixin, LoginThenRoleMixin
 
 CSV_FIELDS = REGISTER_COLUMNS
 
@@ -38,21 +43,35 @@ class ConflictReportView(CCOOnlyMixin, TemplateView):
         return context
 
 
-class ConflictDetailView(CCOOnlyMixin, TemplateView):
+class ConflictDetailView(LoginThenRoleMixin, TemplateView):
     """One conflict: evidence in words, the aligned-changes chart, the declared link,
-    the goals involved, its history and the workflow form."""
+    the goals involved, its history and, for the CCO team, the workflow form.
+
+    Whoever may read the conflict (conflicts_visible_to: the CCO team, BI readers, the
+    managers of its two silos) opens the page; another silo's conflict is a 404. Only
+    the CCO team moves it.
+    """
 
     template_name = "conflicts/detail.html"
 
+    def test_func(self) -> bool:
+        user = self.request.user
+        if self.request.method == "POST":
+            return is_cco(user)
+        return is_cco(user) or is_bi_reader(user) or is_silo_manager(user)
+
     def get_conflict(self) -> Conflict:
         return get_object_or_404(
-            conflict_list().select_related("link", "last_run"), pk=self.kwargs["pk"]
+            conflicts_visible_to(self.request.user).select_related("link", "last_run"),
+            pk=self.kwargs["pk"],
         )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         conflict = kwargs.get("conflict") or self.get_conflict()
         context.update(conflict_page(conflict))
+        if not is_cco(self.request.user):
+            context["next_statuses"] = []  # the workflow is the CCO team's
         context.update(
             note=kwargs.get("note", ""),
             errors=kwargs.get("errors", {}),

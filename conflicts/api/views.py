@@ -1,7 +1,9 @@
 """API of the conflict register and of detection runs.
 
-Every role reads the register (alignment needs the same facts on every side); only the
-CCO team moves a conflict through the workflow and starts detection runs.
+The CCO team and BI readers read the whole register; a silo manager reads the conflicts
+their silos lead or suffer (another's is "not found", as on the pages:
+conflicts.selectors.conflicts_visible_to). Only the CCO team moves a conflict through
+the workflow and starts detection runs.
 """
 
 from django.core.exceptions import ValidationError
@@ -23,7 +25,7 @@ from conflicts.api.serializers import (
 )
 from conflicts.filtersets import ConflictFilterSet
 from conflicts.models import Conflict, DetectionRun, RunTrigger
-from conflicts.selectors import conflict_list
+from conflicts.selectors import conflict_list, conflicts_visible_to
 from core.api.permissions import CCO
 from core.roles import signed_in
 
@@ -36,7 +38,7 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
     write_roles = (CCO,)
 
     def get_queryset(self) -> QuerySet[Conflict]:
-        queryset = conflict_list().order_by("id")
+        queryset = conflicts_visible_to(self.request.user).order_by("id")
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("transitions__user")
         return queryset

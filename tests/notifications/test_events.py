@@ -214,6 +214,5 @@ def test_the_digest_lists_open_conflicts_goals_off_pace_and_cycles_waiting(
         "Cycles waiting for sign-offs: 1",
         "- FY2027: waiting for Support",
     ]
-    assert lines[4] == "Open conflicts: 1"
-    assert lines[5].startswith("- high: ")
+    assert lines[4:] == ["Open conflicts: 1", "- high: 1"]
     assert event.key == "digest:2026-W28"
