@@ -10,8 +10,10 @@ from django.views.defaults import page_not_found, server_error
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core.api.root import ApiRootView
 from core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from core.roles import is_bi_reader, is_cco, is_silo_manager
+from core.views import TokenView
 from cycles.models import MANAGER_PHASES, Cycle
 
 
@@ -105,6 +107,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("api/v1/", ApiRootView.as_view(), name="api-root"),
     path("api/v1/", include("metrics.api.urls")),
     path("api/v1/", include("goals.api.urls")),
     path("api/v1/", include("planning.api.urls")),
@@ -113,6 +116,7 @@ urlpatterns = [
     path("report/", include("conflicts.urls")),
     path("report/", include("planning.urls")),
     path("start/", start, name="start"),
+    path("account/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's init script from ?script= instead of inline,
     # so the Content-Security-Policy needs no 'unsafe-inline' for scripts.

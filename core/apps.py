@@ -10,3 +10,9 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from core.navigation import Link, register
+        from core.roles import has_role
+
+        register(Link("API token", "api-token", has_role, order=90))

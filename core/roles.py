@@ -79,3 +79,9 @@ def is_silo_manager(user: User) -> TypeGuard[Account]:
     return bool(user.is_authenticated and user.is_active) and SILO_MANAGERS in (
         _group_names(user)
     )
+
+
+def has_role(user: User) -> TypeGuard[Account]:
+    """Return whether the user holds any of the three roles (the CCO team counts
+    superusers)."""
+    return is_cco(user) or is_bi_reader(user) or is_silo_manager(user)

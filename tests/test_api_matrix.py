@@ -42,6 +42,7 @@ SILO_A_DELETE = (401, 403, 204, 404, 204, 204)
 
 # (method, path) -> (path used, JSON body or None, expected statuses by role)
 MATRIX = {
+    ("GET", "/api/v1/"): ("/api/v1/", None, READ),
     ("GET", "/api/v1/silos/"): ("/api/v1/silos/", None, READ),
     ("POST", "/api/v1/silos/"): (
         "/api/v1/silos/",

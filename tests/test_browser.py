@@ -336,3 +336,26 @@ def test_cycle_page_for_the_cco_team_and_a_manager_signing_off(
     expect(page.locator(".messages li")).to_have_text("Sales signed off FY2027.")
     expect(page.locator("#sign-offs")).to_contain_text("Signed by manager_a")
     save_screenshot(page, "cycle-page-manager.png")
+
+
+def test_a_bi_reader_creates_and_revokes_a_token_on_a_phone(page, live_server, reader):
+    from rest_framework.authtoken.models import Token
+
+    log_in(page, live_server.url, reader.username)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/account/token/")
+    expect(page).to_have_title("Your API token · ducttape")
+    expect(page.locator("main")).to_contain_text("You have no token.")
+
+    page.get_by_role("button", name="Create a token").click()
+
+    key = Token.objects.get(user=reader).key
+    expect(page.get_by_label("Token")).to_have_value(key)
+    # Usable on a phone: nothing scrolls sideways at 390 px.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    save_screenshot(page, "token-page-phone.png")
+
+    page.get_by_role("button", name="Revoke it").click()
+
+    expect(page.locator("main")).to_contain_text("Your token is revoked")
+    assert not Token.objects.filter(user=reader).exists()
