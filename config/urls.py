@@ -99,11 +99,13 @@ def start(request: HttpRequest) -> HttpResponse:
 
 
 admin.site.site_header = "ducttape"
+admin.site.site_url = "/start/"
 admin.site.site_title = "ducttape admin"
 admin.site.index_title = "Silos, KPIs, goals and the planning cycle"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    # The site's root and the admin's "View site" lead to the signed-in role's page.
+    path("", RedirectView.as_view(pattern_name="start"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

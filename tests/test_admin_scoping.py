@@ -357,11 +357,18 @@ def test_filters_and_owner_choices_name_only_the_managers_silo(
     ]
 
 
-def test_site_root_leads_to_the_admin(client):
-    response = client.get("/")
+def test_site_root_and_the_admins_view_site_lead_to_the_roles_page(client, cco):
+    anonymous = client.get("/", follow=True)
+    client.force_login(cco)
+    signed_in = client.get("/", follow=True)
+    admin_index = client.get("/admin/").content.decode()
 
-    assert response.status_code == 302
-    assert response.url == "/admin/"
+    assert anonymous.redirect_chain == [
+        ("/start/", 302),
+        ("/admin/login/?next=/start/", 302),
+    ]
+    assert signed_in.redirect_chain == [("/start/", 302), ("/report/conflicts/", 302)]
+    assert '<a href="/start/">View site</a>' in admin_index
 
 
 @pytest.mark.parametrize(
