@@ -11,6 +11,9 @@ from django.db.models import F, Q
 from core.bounds import LONG_TEXT_MAX, length_check
 from metrics.models import KPI, ImpactLink, Silo
 
+#: A comment is a remark, not a report: a few paragraphs at most.
+COMMENT_MAX_LENGTH = 4000
+
 
 class RunStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -315,3 +318,26 @@ class ConflictTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"
+
+
+class ConflictComment(models.Model):
+    """A remark on a conflict by someone who may read it (the CCO team, or a manager
+    of its leading or affected silo): the thread both silos see beside the evidence."""
+
+    conflict = models.ForeignKey(
+        Conflict, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    body = models.TextField(max_length=COMMENT_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            length_check("body", COMMENT_MAX_LENGTH, "conflict_comment_body_length"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author} on conflict {self.conflict_id}"

@@ -157,6 +157,7 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
         effect_rate=evidence.effect_rate(conflict),
         goals=goals,
         transitions=conflict.transitions.select_related("user", "run"),
+        comments=conflict.comments.select_related("author"),
         next_statuses=[
             (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
         ],

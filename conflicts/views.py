@@ -56,7 +56,7 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
 
     def test_func(self) -> bool:
         user = self.request.user
-        if self.request.method == "POST":
+        if self.request.method == "POST" and "comment" not in self.request.POST:
             return is_cco(user)
         return is_cco(user) or is_bi_reader(user) or is_silo_manager(user)
 
@@ -70,16 +70,21 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         conflict = kwargs.get("conflict") or self.get_conflict()
         context.update(conflict_page(conflict))
-        if not is_cco(self.request.user):
-            context["next_statuses"] = []  # the workflow is the CCO team's
+        # The workflow is the CCO team's; the others read it and comment.
+        context["may_review"] = is_cco(self.request.user)
         context.update(
             note=kwargs.get("note", ""),
             errors=kwargs.get("errors", {}),
+            comment=kwargs.get("comment", ""),
+            comment_errors=kwargs.get("comment_errors", []),
+            may_comment=is_cco(self.request.user) or is_silo_manager(self.request.user),
         )
         return context
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         conflict = self.get_conflict()
+        if "comment" in request.POST:
+            return self.comment(request, conflict)
         status = request.POST.get("status", "")
         note = request.POST.get("note", "")
         try:
@@ -98,6 +103,22 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
             request, f"Conflict {conflict.pk} is now {Status(status).label.lower()}."
         )
         return redirect("conflicts:detail", pk=conflict.pk)
+
+    def comment(self, request: HttpRequest, conflict: Conflict) -> HttpResponse:
+        body = request.POST.get("comment", "")
+        try:
+            services.conflict_comment_create(
+                conflict=conflict, user=signed_in(request.user), body=body
+            )
+        except ValidationError as error:
+            context = self.get_context_data(
+                conflict=conflict,
+                comment=body,
+                comment_errors=error.message_dict.get("body", []),
+            )
+            return self.render_to_response(context, status=400)
+        messages.success(request, "Your comment is added.")
+        return redirect(f"{request.path}#comments")
 
 
 class ConflictCSVView(CCOOnlyMixin, View):

@@ -289,6 +289,22 @@ def test_cco_reviews_a_conflict_in_the_report(page, live_server, cco, manager_a)
     assert response is not None
     assert response.status == 403
 
+    # ... but reads the conflict their silo leads, and comments on it.
+    page.goto(f"{base_url}/report/conflicts/{conflict.pk}/")
+    expect(page.locator("#workflow")).to_have_count(0)
+    # No link to the CCO report, which would refuse them.
+    expect(page.get_by_role("link", name="← All conflicts")).to_have_count(0)
+    page.get_by_label("Your comment").fill("Sales will pace the Q3 push with Support.")
+    page.get_by_role("button", name="Add the comment").click()
+    expect(page.locator(".messages li")).to_have_text("Your comment is added.")
+    expect(page.locator("#comments .comment")).to_contain_text(
+        ["Sales will pace the Q3 push with Support."]
+    )
+    assert list(conflict.comments.values_list("author__username", flat=True)) == [
+        "manager_a"
+    ]
+    save_screenshot(page, "report-conflict-manager-comment.png")
+
 
 def run_conflict():
     from conflicts.models import Conflict

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from conflicts.models import Conflict, ConflictTransition, DetectionRun, Method, Status
+from conflicts.models import (
+    Conflict,
+    ConflictComment,
+    ConflictTransition,
+    DetectionRun,
+    Method,
+    Status,
+)
 from conflicts.services import runs
 from core.api.fields import StrictFloatField, StrictModelSerializer
 from core.roles import Account
@@ -84,11 +91,22 @@ class ConflictSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ConflictCommentSerializer(serializers.ModelSerializer):
+    author: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = ConflictComment
+        fields = ["author", "body", "created_at"]
+
+
 class ConflictDetailSerializer(ConflictSerializer):
     transitions = ConflictTransitionSerializer(many=True, read_only=True)
+    comments = ConflictCommentSerializer(many=True, read_only=True)
 
     class Meta(ConflictSerializer.Meta):
-        fields = [*ConflictSerializer.Meta.fields, "transitions"]
+        fields = [*ConflictSerializer.Meta.fields, "transitions", "comments"]
         read_only_fields = fields
 
 

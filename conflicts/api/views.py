@@ -40,7 +40,9 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Conflict]:
         queryset = conflicts_visible_to(self.request.user).order_by("id")
         if self.action == "retrieve":
-            queryset = queryset.prefetch_related("transitions__user")
+            queryset = queryset.prefetch_related(
+                "transitions__user", "comments__author"
+            )
         return queryset
 
     def get_serializer_class(self) -> type[BaseSerializer]:
@@ -71,7 +73,9 @@ class ConflictViewSet(viewsets.ReadOnlyModelViewSet):
         except ValidationError as error:
             return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
         fresh = (
-            conflict_list().prefetch_related("transitions__user").get(pk=conflict.pk)
+            conflict_list()
+            .prefetch_related("transitions__user", "comments__author")
+            .get(pk=conflict.pk)
         )
         return Response(ConflictDetailSerializer(fresh).data)
 

@@ -33,7 +33,11 @@ from conflicts.services.runs import (
     detection_run_schedule,
     detection_run_start,
 )
-from conflicts.services.workflow import MAX_NOTE_LENGTH, conflict_transition
+from conflicts.services.workflow import (
+    MAX_NOTE_LENGTH,
+    conflict_comment_create,
+    conflict_transition,
+)
 
 __all__ = [
     "MAX_NOTE_LENGTH",
@@ -44,6 +48,7 @@ __all__ = [
     "STRONG_EFFECT",
     "ReconcileResult",
     "abandoned_before",
+    "conflict_comment_create",
     "conflict_transition",
     "declared_links",
     "detection_run_create",

@@ -1,21 +1,25 @@
-"""The review workflow of the conflict register: the CCO team moves a conflict on."""
+"""The review workflow of the conflict register: the CCO team moves a conflict on; the
+CCO team and both silos' managers comment on it."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from conflicts.models import (
     CLOSED_STATUSES,
+    COMMENT_MAX_LENGTH,
     TRANSITIONS,
     Conflict,
+    ConflictComment,
     ConflictTransition,
     Status,
 )
+from conflicts.selectors import conflicts_visible_to
 from conflicts.services.events import status_event_dispatch
 from conflicts.services.register import REGISTER_LOCK
-from core.roles import Account
+from core.roles import Account, is_cco, is_silo_manager
 from metrics.locks import advisory_xact_lock
 
 #: The longest note a workflow step takes (the API and the report page alike).
@@ -89,3 +93,33 @@ def conflict_transition(
             transition_id=transition.pk,
         )
     return conflict
+
+
+def conflict_comment_create(
+    *, conflict: Conflict, user: Account, body: str
+) -> ConflictComment:
+    """Add ``user``'s comment to ``conflict``'s thread.
+
+    The CCO team and the managers of the conflict's two silos comment (BI readers
+    read); raise PermissionDenied for anyone else, ValidationError for an empty, too
+    long or NUL-holding body.
+    """
+    if not (is_cco(user) or is_silo_manager(user)) or not (
+        conflicts_visible_to(user).filter(pk=conflict.pk).exists()
+    ):
+        raise PermissionDenied(
+            "Only the CCO team and the managers of the conflict's two silos comment."
+        )
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "Write the comment first."})
+    if "\x00" in body:
+        raise ValidationError({"body": "Null characters are not allowed."})
+    if len(body) > COMMENT_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "body": f"Keep the comment to {COMMENT_MAX_LENGTH} characters "
+                f"(it has {len(body)})."
+            }
+        )
+    return ConflictComment.objects.create(conflict=conflict, author=user, body=body)

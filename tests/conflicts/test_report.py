@@ -115,7 +115,11 @@ def test_the_conflict_page_and_the_api_show_a_conflict_to_the_same_people(
     assert (conflict.pk in listed) == (status == 200)
     if status == 200:
         # Only the CCO team gets the workflow's buttons.
-        assert ('id="workflow"' in page.content.decode()) == (role == "cco")
+        text = page.content.decode()
+        assert ('id="workflow"' in text) == (role == "cco")
+        assert ("The CCO team moves conflicts through the review." in text) == (
+            role != "cco"
+        )
 
 
 def test_a_manager_lists_only_the_conflicts_of_their_silos(api, world, manager_b):
@@ -331,3 +335,61 @@ def test_a_refused_page_is_logged_as_one_line_without_a_traceback(
     [record] = [r for r in caplog.records if r.name == "django.request"]
     assert record.getMessage() == "Forbidden (Permission denied): /report/conflicts/"
     assert record.exc_info is None
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "status"),
+    [
+        ("manager_a", "high", 302),  # Sales leads
+        ("manager_b", "high", 302),  # Support suffers
+        ("cco", "medium", 302),
+        ("manager_b", "medium", 404),  # neither of Support's
+        ("reader", "high", 403),  # BI readers read, they do not comment
+    ],
+)
+def test_the_silos_involved_and_the_cco_team_comment_on_a_conflict(
+    client, api, world, role, name, status, request
+):
+    user = request.getfixturevalue(role)
+    conflict = world[name]
+    client.force_login(user)
+    path = f"/report/conflicts/{conflict.pk}/"
+
+    response = client.post(path, {"comment": "We see the backlog rise too."})
+
+    assert response.status_code == status
+    comments = list(conflict.comments.values_list("author__username", "body"))
+    if status == 302:
+        assert response["Location"] == f"{path}#comments"
+        assert comments == [(user.username, "We see the backlog rise too.")]
+        page = client.get(path).content.decode()
+        assert "We see the backlog rise too." in page
+        api.force_authenticate(user)
+        detail = api.get(f"/api/v1/conflicts/{conflict.pk}/").json()
+        assert [(c["author"], c["body"]) for c in detail["comments"]] == comments
+        # A comment is not a workflow step.
+        conflict.refresh_from_db()
+        assert conflict.status == "open"
+    else:
+        assert comments == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("   ", "Write the comment first."),
+        ("a\x00b", "Null characters are not allowed."),
+        ("x" * 4001, "Keep the comment to 4000 characters (it has 4001)."),
+    ],
+)
+def test_a_bad_comment_is_refused_with_the_reason(
+    client, world, manager_a, body, message
+):
+    client.force_login(manager_a)
+    conflict = world["high"]
+
+    response = client.post(f"/report/conflicts/{conflict.pk}/", {"comment": body})
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not conflict.comments.exists()
