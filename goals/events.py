@@ -6,25 +6,29 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 
-from goals.models import SharedGoalSnapshot
+from goals.models import SharedGoal, SharedGoalSnapshot
 from metrics.models import Silo
 from notifications.events import EventName
 from notifications.services import event_dispatch
 
 
 def breached_before(shared_goal_ids: list[int], day: dt.date) -> dict[int, bool]:
-    """Each shared goal's breached flag in its latest snapshot up to ``day`` (one query)."""
-    return dict(
-        SharedGoalSnapshot.objects.filter(
-            shared_goal_id__in=shared_goal_ids, day__lte=day
-        )
-        .order_by("shared_goal_id", "-day")
-        .distinct("shared_goal_id")
-        .values_list("shared_goal_id", "guardrail_breached")
+    """Each shared goal's breached flag in its latest snapshot up to ``day`` (one
+    query; a shared goal never snapshotted is left out)."""
+    latest = (
+        SharedGoalSnapshot.objects.filter(shared_goal=OuterRef("pk"), day__lte=day)
+        .order_by("-day")
+        .values("guardrail_breached")[:1]
     )
+    rows = (
+        SharedGoal.objects.filter(pk__in=shared_goal_ids)
+        .annotate(breached=Subquery(latest))
+        .values_list("pk", "breached")
+    )
+    return {pk: breached for pk, breached in rows if breached is not None}
 
 
 def guardrail_events_dispatch(

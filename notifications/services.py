@@ -13,11 +13,11 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -38,6 +38,8 @@ from notifications.models import (
     Subscription,
 )
 from notifications.tasks import deliver_task
+
+ReceivingT = TypeVar("ReceivingT", Channel, Subscription)
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +68,21 @@ def _email_recipients(channel: Channel, silo_ids: list[int]) -> list[str]:
     return sorted(dict.fromkeys(a.lower() for a in addresses))
 
 
-def _subscriptions(event: Event) -> QuerySet[Subscription]:
+def choosing(rows: QuerySet[ReceivingT], name: str) -> list[ReceivingT]:
+    """The channels or subscriptions of ``rows`` whose events include ``name``.
+
+    PostgreSQL answers in the query (jsonb containment); SQLite, which ``make run``
+    uses by default, has no JSON containment lookup, so the list is read and filtered
+    here (channels and subscriptions are few: one per channel, one per user).
+    """
+    if connection.vendor == "postgresql":
+        return list(rows.filter(events__contains=[name]))
+    return [row for row in rows if name in row.events]
+
+
+def _subscriptions(event: Event) -> list[Subscription]:
     subscriptions = (
-        Subscription.objects.filter(
-            is_active=True, events__contains=[event.name], user__is_active=True
-        )
+        Subscription.objects.filter(is_active=True, user__is_active=True)
         .exclude(user__email="")
         .select_related("user")
     )
@@ -80,7 +92,7 @@ def _subscriptions(event: Event) -> QuerySet[Subscription]:
             | Q(user__groups__name=CCO_TEAM)
             | Q(user__is_superuser=True)
         ).distinct()
-    return subscriptions
+    return choosing(subscriptions, event.name)
 
 
 def _deliveries(event: Event, channels: Iterable[Channel]) -> list[Delivery]:
@@ -159,7 +171,7 @@ def event_dispatch(
         channels = (
             [channel]
             if channel is not None
-            else Channel.objects.filter(is_active=True, events__contains=[name])
+            else choosing(Channel.objects.filter(is_active=True), name)
         )
         rows = Delivery.objects.bulk_create(_deliveries(event, channels))
     _enqueue([row.pk for row in rows])

@@ -556,3 +556,52 @@ def test_a_visibility_timeout_below_the_time_limit_is_refused():
         "must be above CELERY_TASK_TIME_LIMIT: Redis would hand a task still running to "
         "a second worker."
     }
+
+
+# --- make run's default database ---------------------------------------------------------
+
+
+def test_make_runs_steps_work_on_its_default_sqlite_database(tmp_path):
+    """`make run` defaults to SQLite: its steps (migrate, demo data, detection with the
+    alert mails, the roll-up, the weekly digest) must not lean on PostgreSQL-only
+    lookups (JSON containment, DISTINCT ON)."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in settings_environment_names()
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        EMAIL_URL="consolemail://",
+    )
+
+    def manage(*arguments: str) -> str:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+            [sys.executable, "manage.py", *arguments],
+            cwd=BASE_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    manage("migrate", "--noinput", "-v", "0")
+    manage("seed_demo")
+    detected = manage("detect_conflicts")
+    rolled = manage("rollup_goals")
+    digest = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from notifications.digest import digest_send; print(digest_send().title)",
+    )
+
+    # The migrated channel mails each high-severity conflict (console backend).
+    assert detected.count("Subject:") >= 1
+    assert "Open in ducttape: http://127.0.0.1:8000/report/conflicts/" in detected
+    assert rolled.rstrip().endswith("done.")
+    assert digest.startswith("Weekly digest, 20"), digest
