@@ -4,11 +4,13 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
 from core.bounds import LONG_TEXT_MAX, length_check
 from notifications.events import SUBSCRIBABLE, EventName
+from notifications.transport import url_problem
 
 
 class ChannelKind(models.TextChoices):
@@ -101,10 +103,6 @@ class Channel(Receiving):
         return list(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
     def clean(self) -> None:
-        from django.core.validators import validate_email
-
-        from notifications.transport import url_problem
-
         errors = self.events_errors()
         if self.kind in HTTP_KINDS:
             if not self.url:

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.roles import CCO_TEAM, Account, User, is_cco
+from core.roles import CCO_TEAM, Account, User, is_cco, is_silo_manager
 from core.services import validated_save
 from core.text import one_line
 from notifications import payloads, transport
@@ -309,8 +310,6 @@ def subscription_save(
     *, user: Account, subscription: Subscription | None, **fields: Any
 ) -> Subscription:
     """Create or change ``user``'s own subscription."""
-    from django.core.exceptions import ValidationError
-
     if not getattr(user, "email", ""):
         raise ValidationError(
             {
@@ -323,6 +322,4 @@ def subscription_save(
 
 def may_subscribe(user: User) -> bool:
     """Silo managers and the CCO team may subscribe their own email."""
-    from core.roles import is_silo_manager
-
     return is_cco(user) or is_silo_manager(user)
