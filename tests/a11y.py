@@ -1,0 +1,46 @@
+"""Accessibility checks in the real-browser tests: axe-core, run inside the page.
+
+axe-core (tests/vendor/axe-core, MPL-2.0) is injected as a script; the page's
+Content-Security-Policy does not stop it because Playwright adds it through the DevTools
+protocol. A check fails on any violation whose impact is serious or critical, and names
+the rule, the help text and the offending elements.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it stands; return every violation it reports."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))})); }"
+    )
+    return list(result)
+
+
+def assert_accessible(page: Page) -> None:
+    """Fail when axe-core finds a serious or critical violation on the page."""
+    blocking = [v for v in axe_violations(page) if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, f"{page.url}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
+        for v in blocking
+    )
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    """Fail when the page is wider than the viewport (it would scroll sideways)."""
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert widths[0] <= widths[1], f"{page.url}: {widths[0]} px wide in {widths[1]} px"
