@@ -221,8 +221,26 @@ MATRIX = {
     ("GET", "/api/v1/conflicts/{id}/"): ("/api/v1/conflicts/{conflict}/", None, READ),
     ("POST", "/api/v1/conflicts/{id}/transition/"): (
         "/api/v1/conflicts/{conflict}/transition/",
-        {"status": "acknowledged", "note": "Raised with both silo leads."},
+        {
+            "status": "acknowledged",
+            "note": "Raised with both silo leads.",
+            "owner": "manager_a",
+            "due_date": "2099-12-31",
+        },
         CCO_WRITE[200],
+    ),
+    # Comments: the CCO team and the managers of the conflict's two silos write, BI
+    # readers read. {conflict} is sales -> support (both managers' silos);
+    # {conflict_finance} is sales -> finance, none of manager_b's silos.
+    ("GET", "/api/v1/conflicts/{id}/comments/"): (
+        "/api/v1/conflicts/{conflict_finance}/comments/",
+        None,
+        (401, 200, 200, 404, 200, 200),
+    ),
+    ("POST", "/api/v1/conflicts/{id}/comments/"): (
+        "/api/v1/conflicts/{conflict_finance}/comments/",
+        {"body": "Finance sees the margin fall too."},
+        (401, 403, 201, 404, 201, 201),
     ),
     ("GET", "/api/v1/detection-runs/"): ("/api/v1/detection-runs/", None, READ),
     ("POST", "/api/v1/detection-runs/"): (
@@ -388,6 +406,11 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
     conflict = factories.ConflictFactory(
         leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
     )
+    finance = factories.SiloFactory(slug="finance", name="Finance")
+    conflict_finance = factories.ConflictFactory(
+        leader_kpi=factories.KPIFactory(silo=silo_a, slug="discount"),
+        affected_kpi=factories.KPIFactory(silo=finance, slug="margin"),
+    )
     channel = Channel.objects.create(
         name="Ops webhook",
         kind="webhook",
@@ -426,6 +449,7 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "aligning": aligning.pk,
             "signed": signed.pk,
             "conflict": conflict.pk,
+            "conflict_finance": conflict_finance.pk,
             "channel": channel.pk,
             "subscription": subscription.pk,
             "delivery": delivery.pk,
