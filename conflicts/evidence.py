@@ -37,7 +37,7 @@ def quantity(value: float, unit: str) -> str:
     """``value`` in ``unit`` for a sentence: "8 tickets", "2.5 percentage points"."""
     unit = one_line(unit)
     if unit == "%":
-        unit = "percentage points"
+        unit = "percentage point" if number(value) == "1" else "percentage points"
     if unit.lower() in ("count", "number", "#"):
         unit = ""
     return f"{number(value)} {unit}".rstrip()

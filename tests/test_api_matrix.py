@@ -493,3 +493,36 @@ def test_operation_answers_each_role_as_the_matrix_says(world, operation, role):
     assert response.status_code == expected, response.content
     if expected >= 400 or operation[0] == "GET":
         assert database_fingerprint() == before
+
+
+CONFLICT_OPERATIONS = sorted(
+    op for op in MATRIX if op[1].startswith("/api/v1/conflicts/")
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "operation", CONFLICT_OPERATIONS, ids=lambda op: f"{op[0]} {op[1]}"
+)
+def test_an_account_without_a_role_is_refused_every_conflict_operation(
+    world, operation
+):
+    path, body, _ = MATRIX[operation]
+    token = Token.objects.create(user=factories.UserFactory(username="nobody"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    before = database_fingerprint()
+
+    response = api.generic(
+        operation[0],
+        fill(path, world["ids"]),
+        data=None if body is None else json.dumps(fill(body, world["ids"])),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 403, response.content
+    assert response.json() == {
+        "detail": "Your account has no ducttape role (BI readers, Silo managers, "
+        "CCO team)."
+    }
+    assert database_fingerprint() == before
