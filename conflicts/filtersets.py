@@ -91,16 +91,19 @@ class ConflictRegisterFilterSet(ConflictFilterSet):
         to_field_name="slug",
         method="filter_silo",
         label="Silo (either side)",
+        empty_label="Any silo",
     )
     leader_silo = SafeModelChoiceFilter(
         queryset=Silo.objects.order_by("position", "name"),
         to_field_name="slug",
         label="Leading silo",
+        empty_label="Any silo",
     )
     affected_silo = SafeModelChoiceFilter(
         queryset=Silo.objects.order_by("position", "name"),
         to_field_name="slug",
         label="Affected silo",
+        empty_label="Any silo",
     )
 
     class Meta(ConflictFilterSet.Meta):

@@ -605,7 +605,7 @@ def test_the_conflict_page_shows_owner_due_date_and_overdue(client, cco, registe
     page = client.get(f"/report/conflicts/{register['b'].pk}/").content.decode()
 
     assert (
-        '<p id="owner">Owner: <strong>cco</strong>, due 2020-01-31 '
+        '<p id="owner-due">Owner: <strong>cco</strong>, due 2020-01-31 '
         '<span class="badge flag">Overdue</span></p>'
     ) in page
 
@@ -675,7 +675,9 @@ def test_the_cco_team_acknowledges_with_an_owner_and_a_due_date(
         dt.date.fromisoformat(due_date),
     )
     page = client.get(f"/report/conflicts/{conflict.pk}/").content.decode()
-    assert f'<p id="owner">Owner: <strong>{owner}</strong>, due {due_date}</p>' in page
+    assert (
+        f'<p id="owner-due">Owner: <strong>{owner}</strong>, due {due_date}</p>' in page
+    )
 
 
 def test_the_form_offers_the_cco_team_and_the_two_silos_managers(
