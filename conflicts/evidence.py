@@ -43,25 +43,6 @@ def quantity(value: float, unit: str) -> str:
     return f"{number(value)} {unit}".rstrip()
 
 
-def effect_rate(conflict: Conflict) -> str:
-    """The effect as a rate: "0.875 tickets of Ticket backlog per 1 deal of Deals
-    closed, at a lag of 2 months (95% CI 0.709 to 1.04)", or "" without one."""
-    if conflict.effect is None:
-        return ""
-    # Detection writes the interval together with the effect (services.register).
-    assert conflict.effect_low is not None
-    assert conflict.effect_high is not None
-    lag = conflict.lag or 0
-    return (
-        f"{quantity(conflict.effect, conflict.affected_kpi.unit)} of "
-        f"{one_line(conflict.affected_kpi.name)} per "
-        f"{quantity(1, conflict.leader_kpi.unit)} of {one_line(conflict.leader_kpi.name)} "
-        f"beyond the company-wide drivers, at a lag of {lag} {unit_of(conflict)}"
-        f"{'' if lag == 1 else 's'} (95% CI {number(conflict.effect_low)} to "
-        f"{number(conflict.effect_high)})"
-    )
-
-
 def effect_words(conflict: Conflict) -> str:
     """Say what the conflict costs, or "" without an effect size.
 
