@@ -39,6 +39,7 @@ from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSn
 from goals.selectors import (
     goal_attainment,
     goal_list_with_actuals,
+    with_pace,
     shared_goals_with_progress,
 )
 from metrics.models import Silo
@@ -175,7 +176,7 @@ def cycle_page(
     )
     if mine is not None:
         goals = goals.filter(kpi__silo_id__in=mine)
-    goal_rows = [(goal, goal_attainment(goal)) for goal in goals]
+    goal_rows = [(goal, goal_attainment(goal)) for goal in with_pace(goals)]
 
     kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
     conflicts = (
