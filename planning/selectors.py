@@ -39,8 +39,8 @@ from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSn
 from goals.selectors import (
     goal_attainment,
     goal_list_with_actuals,
-    with_pace,
     shared_goals_with_progress,
+    with_pace,
 )
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by, silo_ids_of_part
