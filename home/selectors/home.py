@@ -235,7 +235,8 @@ def manager_needs(silo_ids: set[int], kpis: list[KPI]) -> list[Need]:
                     Need(
                         kind="goals",
                         message=f"{cycle.name}: {len(missing)} of {possessive(silo.name)} KPIs "
-                        f"have no goal yet ({', '.join(missing)}).",
+                        f"{'has' if len(missing) == 1 else 'have'} no goal yet "
+                        f"({', '.join(missing)}).",
                         url=f"{page}#goals",
                         action="Enter the goals",
                     )

@@ -139,7 +139,7 @@ def test_a_silo_managers_home(client, firm, manager_a):
     page = f"/report/cycles/{firm['cycle'].pk}/"
     assert section(body, "needs") == (
         "What the cycle needs from you "
-        "FY2027: 1 of Sales' KPIs have no goal yet (sales.win_rate). Enter the goals "
+        "FY2027: 1 of Sales' KPIs has no goal yet (sales.win_rate). Enter the goals "
         "FY2027: Sales has not signed off the plan. Sign off"
     )
     assert f'href="{page}#goals"' in body
@@ -164,7 +164,7 @@ def test_a_sign_off_voided_by_a_plan_change_asks_to_sign_again(
 
     assert section(body, "needs") == (
         "What the cycle needs from you "
-        "FY2027: 1 of Sales' KPIs have no goal yet (sales.win_rate). Enter the goals "
+        "FY2027: 1 of Sales' KPIs has no goal yet (sales.win_rate). Enter the goals "
         "FY2027: Sales' sign-off of 2027-01-02 (by manager_a) was voided when the plan "
         "changed on 2027-06-01 12:00 UTC. Sign off again"
     )
