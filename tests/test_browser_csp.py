@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 from conflicts import services
 from conflicts.models import Conflict
 from tests import factories, test_browser
+from tests.a11y import assert_accessible, assert_no_sideways_scroll
 from tests.conflicts.company import standard_company
 from tests.test_browser import PASSWORD, log_in, save_screenshot
 from tests.test_security_web import (
@@ -272,11 +273,13 @@ def test_the_lockout_page_says_when_to_retry_and_an_admin_unlocks(
         "If you cannot wait, ask a superuser or a member of the CCO team to unlock "
         "the account in the admin (Axes, Access attempts)."
     )
+    assert_accessible(page)
     save_screenshot(page, "lockout-1280.png")
     page.set_viewport_size({"width": 390, "height": 844})
     save_screenshot(page, "lockout-390.png")
     # Nothing wider than the phone's screen: no sideways scrolling.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_no_sideways_scroll(page)
+    assert_accessible(page)
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Back to the login page: the right password is refused while the lock holds.

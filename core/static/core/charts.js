@@ -61,7 +61,7 @@
         interaction: { mode: "index", intersect: false },
         scales: scales,
         plugins: {
-          legend: { display: !spec.sparkline, position: "bottom" },
+          legend: { display: !spec.sparkline, position: "bottom", labels: { boxWidth: 24, boxHeight: 3 } },
           tooltip: {
             callbacks: {
               label: function (context) {
