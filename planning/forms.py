@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MinValueValidator
 from django.db.models import QuerySet
 
 from goals.models import Goal
@@ -50,6 +51,9 @@ class PriorityForm(ServiceForm):
     def __init__(self, *args: Any, silos: QuerySet[Silo], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["accountable_silo"].queryset = silos  # type: ignore[attr-defined]  # a ModelChoiceField
+        # The database's check says only "violated"; the form says what to enter.
+        self.fields["rank"].validators.append(MinValueValidator(1))
+        self.fields["rank"].widget.attrs["min"] = 1
 
 
 class ResponsibilityForm(ServiceForm):

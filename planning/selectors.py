@@ -323,6 +323,10 @@ class Blocker:
     url: str = ""
 
 
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def _names(users: list[Any]) -> str:
     return ", ".join(user.get_username() for user in users)
 
@@ -369,7 +373,8 @@ def commit_blockers(
             continue
         if silo.signers:
             action = (
-                f"{silo.name}'s managers ({_names(silo.signers)}) can sign off here."
+                f"{_possessive(silo.name)} managers "
+                f"({_names(silo.signers)}) can sign off here."
             )
             url = f"{cycle_url}#sign-offs"
         else:
