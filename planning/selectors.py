@@ -167,7 +167,9 @@ def cycle_page(
     signable = silo_ids_managed_by(user)
     signed = {sign_off.silo_id: sign_off for sign_off in cycle.sign_offs.all()}
     changed = plan_changed_at(cycle)
-    sign_off_count = signoff_counts([cycle])[cycle.pk]
+    sign_off_count = signoff_counts(
+        [cycle], changed={cycle.pk: changed} if changed else {}
+    )[cycle.pk]
     sign_off_rows = [
         {
             "silo": silo,
@@ -497,15 +499,19 @@ class SignOffCount:
         return f"{self.signed} of {self.participants}"
 
 
-def signoff_counts(cycles: Iterable[Cycle]) -> dict[int, SignOffCount]:
+def signoff_counts(
+    cycles: Iterable[Cycle], *, changed: dict[int, datetime] | None = None
+) -> dict[int, SignOffCount]:
     """Return each cycle's :class:`SignOffCount`: a sign-off counts when its silo still
     takes part and it was given after the plan last changed (a later change voids it).
 
     The one count of the cycle list, the cycle page, the API's commit check and the
-    admin; eleven queries whatever the number of cycles.
+    admin; eleven queries whatever the number of cycles (two when the caller passes
+    :func:`plan_changed_at_by_cycle` of them as ``changed``).
     """
     ids = [cycle.pk for cycle in cycles]
-    changed = plan_changed_at_by_cycle(ids)
+    if changed is None:
+        changed = plan_changed_at_by_cycle(ids)
     participants = dict(
         Cycle.objects.filter(pk__in=ids)
         .order_by()

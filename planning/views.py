@@ -263,17 +263,15 @@ class PlanPartMixin(PlannersOnlyMixin):
     cycle: Cycle
     kwargs: dict[str, Any]
 
-    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
-        super().setup(request, *args, **kwargs)  # type: ignore[misc]  # View.setup, later in the MRO
-        part = PLAN_PARTS.get(kwargs["kind"])
+    def test_func(self) -> bool:
+        # An unknown part is "not found", but only once the role allows the pages.
+        part = PLAN_PARTS.get(self.kwargs["kind"])
+        if not super().test_func():
+            return False
         if part is None:
             raise Http404("No such part of the plan.")
         self.part = part
-
-    def test_func(self) -> bool:
-        return super().test_func() and (
-            not self.part.cco_only or is_cco(self.request.user)
-        )
+        return not part.cco_only or is_cco(self.request.user)
 
     def load(self) -> Any:
         """Load the cycle and the row the URL names (None: a new one)."""
