@@ -35,7 +35,7 @@ from planning.forms import (
     ServiceForm,
     add_service_errors,
 )
-from planning.models import SignOff
+from planning.models import SignOff, money
 from planning.selectors import CycleTotals, cycle_list, cycle_page
 
 if TYPE_CHECKING:
@@ -166,6 +166,7 @@ class PlanPart:
     choices: Callable[[Cycle, User], dict[str, Any]]
     save: Callable[..., Any]
     delete: Callable[..., None]
+    label: Callable[[Any], str] = str
 
 
 def _silos_and_priorities(cycle: Cycle, user: User) -> dict[str, Any]:
@@ -235,6 +236,10 @@ PLAN_PARTS: dict[str, PlanPart] = {
         delete=lambda *, user, instance: services.funding_allocation_delete(
             user=user, allocation=instance
         ),
+        label=lambda allocation: (
+            f"{allocation.silo}: "
+            + money(allocation.amount, allocation.priority.cycle.currency)
+        ),
     ),
     "goals": PlanPart(
         noun="goal",
@@ -277,10 +282,14 @@ class PlanPartMixin(PlannersOnlyMixin):
         """Load the cycle and the row the URL names (None: a new one)."""
         self.cycle = get_object_or_404(Cycle, pk=self.kwargs["pk"])
         if "part_id" not in self.kwargs:
+            self.stored_label = ""
             return None
-        return get_object_or_404(
+        instance = get_object_or_404(
             self.part.objects(self.cycle, self.request.user), pk=self.kwargs["part_id"]
         )
+        # As stored: a refused or trial write leaves its values on the instance.
+        self.stored_label = self.part.label(instance)
+        return instance
 
     def cycle_url(self) -> str:
         return reverse("planning:cycle", args=[self.cycle.pk]) + f"#{self.part.section}"
@@ -317,8 +326,7 @@ class PlanPartEditView(PlanPartMixin, TemplateView):
                 "form": form,
                 "instance": instance,
                 "part": self.part,
-                "title": f"{verb} {self.part.noun}"
-                + (f" {instance}" if instance is not None else ""),
+                "title": f"{verb} {self.part.noun} {self.stored_label}".strip(),
                 "voids": getattr(self, "voids", []),
                 "voids_ids": voided_ids(getattr(self, "voids", [])),
                 "asking": getattr(self, "asking", False),
@@ -355,7 +363,9 @@ class PlanPartEditView(PlanPartMixin, TemplateView):
         except ValidationError as error:
             add_service_errors(form, error)
             return self.page(form, instance, status=400)
-        messages.success(request, f"The {self.part.noun} {saved} is saved.")
+        messages.success(
+            request, f"The {self.part.noun} {self.part.label(saved)} is saved."
+        )
         return redirect(self.cycle_url())
 
 
@@ -369,6 +379,7 @@ class PlanPartRemoveView(PlanPartMixin, TemplateView):
             {
                 "cycle": self.cycle,
                 "instance": instance,
+                "label": self.stored_label,
                 "part": self.part,
                 "errors": errors,
                 "voids": self.voids,
@@ -387,7 +398,7 @@ class PlanPartRemoveView(PlanPartMixin, TemplateView):
         instance = self.load()
         if not self.confirmed():
             return self.page(instance, [])
-        name = str(instance)
+        name = self.part.label(instance)
         try:
             self.part.delete(user=request.user, instance=instance)
         except ValidationError as error:
