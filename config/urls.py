@@ -115,6 +115,7 @@ urlpatterns = [
     path("api/v1/", include("planning.api.urls")),
     path("api/v1/", include("conflicts.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("", include("home.urls")),
     path("report/", include("conflicts.urls")),
     path("report/", include("planning.urls")),
     path("start/", start, name="start"),

@@ -21,7 +21,7 @@ from conflicts.models import (
 from core.roles import User, is_bi_reader, is_cco
 from cycles.models import Phase
 from goals.models import Goal
-from goals.selectors import goal_attainment, goal_list_with_actuals
+from goals.selectors import goal_attainment, goal_list_with_actuals, with_pace
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by
 from notifications.digest import Section
@@ -135,7 +135,7 @@ def report_page() -> dict[str, Any]:
 def conflict_page(conflict: Conflict) -> dict[str, Any]:
     """Return one conflict's page: the evidence in words, both charts, the goals of
     open cycles involved, and its history."""
-    goals = list(
+    goals = with_pace(
         goal_list_with_actuals(
             Goal.objects.filter(
                 kpi__in=[conflict.leader_kpi_id, conflict.affected_kpi_id]

@@ -31,7 +31,9 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from cycles.models import Cycle
-from goals import progress
+from goals import pace as pacing
+from goals.models import Goal
+from goals.selectors import goal_shapes
 from metrics.models import Measurement
 
 
@@ -48,6 +50,8 @@ class Figure(NamedTuple):
     value: float
     target: float | None
     attainment: float | None
+    expected: float | None
+    status: str | None
     updated_at: dt.datetime
 
 
@@ -81,7 +85,8 @@ _SELECT = """
 SELECT figure.period, figure.silo_slug, figure.silo_name, figure.kpi_key,
     figure.kpi_name, figure.unit, figure.direction, figure.value, figure.aggregation,
     figure.goal_id, figure.baseline, figure.target, figure.target_low,
-    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at
+    figure.target_high, figure.sum_to_date, figure.count_to_date, figure.updated_at,
+    figure.goal_start, figure.goal_end, figure.frequency
 FROM (
     SELECT
         measurement.period,
@@ -93,7 +98,10 @@ FROM (
         kpi.unit,
         kpi.direction,
         kpi.aggregation,
+        kpi.frequency,
         goal.id AS goal_id,
+        goal.period_start AS goal_start,
+        goal.period_end AS goal_end,
         goal.baseline,
         goal.target,
         goal.target_low,
@@ -228,7 +236,8 @@ class FigureQuery:
         params.update(limit=max(window.stop - offset, 0), offset=offset)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return [_figure(row) for row in cursor.fetchall()]
+            shapes = Shapes()
+            return [_figure(row, shapes) for row in cursor.fetchall()]
 
     def iterator(self, chunk_size: int = 5000) -> Iterator[Figure]:
         """Yield every figure in order, ``chunk_size`` rows in memory at a time."""
@@ -237,8 +246,9 @@ class FigureQuery:
 
     def chunks(self, chunk_size: int = 5000) -> Iterator[list[Figure]]:
         """Yield every figure in order, in lists of at most ``chunk_size``."""
+        shapes = Shapes()
         for rows in self._raw_chunks(chunk_size):
-            yield [_figure(row) for row in rows]
+            yield [_figure(row, shapes) for row in rows]
 
     def csv_chunks(self, chunk_size: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
         """Yield every figure in order as CSV-ready tuples, ``chunk_size`` at a time.
@@ -247,8 +257,9 @@ class FigureQuery:
         a goal skip the attainment arithmetic altogether: the export streams a million
         rows, and per-row Python is where its time goes.
         """
+        shapes = Shapes()
         for rows in self._raw_chunks(chunk_size):
-            yield [_csv_row(row) for row in rows]
+            yield [_csv_row(row, shapes) for row in rows]
 
     def _raw_chunks(self, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, params = self._sql()
@@ -333,11 +344,24 @@ _GOAL_ID = 9
 _UPDATED_AT = 16
 
 
-def _csv_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+class Shapes:
+    """Every goal's pace shape (goals.pace), read when the first row with a goal needs
+    one: two queries for the whole table, however many rows and goals."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[int, pacing.Shape] | None = None
+
+    def get(self, goal_id: int) -> pacing.Shape | None:
+        if self._shapes is None:
+            self._shapes = goal_shapes(Goal.objects.select_related("kpi"))
+        return self._shapes.get(goal_id)
+
+
+def _csv_row(row: tuple[Any, ...], shapes: Shapes) -> tuple[Any, ...]:
     if row[_GOAL_ID] is None and isinstance(row[0], dt.date):
-        # period .. value as stored; no target, no attainment.
-        return (*row[:8], None, None, iso_z(row[_UPDATED_AT]))
-    figure = _figure(row)
+        # period .. value as stored; no target, no attainment, no pace.
+        return (*row[:8], None, None, None, None, iso_z(row[_UPDATED_AT]))
+    figure = _figure(row, shapes)
     return (*figure[:-1], iso_z(figure.updated_at))
 
 
@@ -349,7 +373,7 @@ def iso_z(value: dt.datetime | str) -> str:
     return _as_utc(value).isoformat().removesuffix("+00:00") + "Z"
 
 
-def _figure(row: tuple[Any, ...]) -> Figure:
+def _figure(row: tuple[Any, ...], shapes: Shapes) -> Figure:
     (
         period,
         silo_slug,
@@ -368,30 +392,35 @@ def _figure(row: tuple[Any, ...]) -> Figure:
         sum_to_date,
         count_to_date,
         updated_at,
+        _goal_start,
+        _goal_end,
+        frequency,
     ) = row
-    attainment = None
-    if goal_id is not None:
+    period = period if isinstance(period, dt.date) else dt.date.fromisoformat(period)
+    attainment = expected = status = None
+    shape = shapes.get(goal_id) if goal_id is not None else None
+    if shape is not None:
         if aggregation == "sum":
             actual = sum_to_date
         elif aggregation == "mean":
             actual = sum_to_date / count_to_date
         else:
             actual = value if aggregation == "last" else None
-        try:
-            attainment = progress.attainment(
-                direction=direction,
-                baseline=baseline,
-                actual=actual,
-                target=target,
-                target_low=target_low,
-                target_high=target_high,
-            )
-        except ValueError:
-            # A goal whose shape does not fit its KPI's direction (possible only by
-            # bypassing validation) has no meaningful attainment.
-            attainment = None
+        pace = pacing.pace(
+            direction=direction,
+            aggregation=aggregation,
+            baseline=baseline,
+            actual=actual,
+            latest=period,
+            goal_shape=shape,
+            frequency=frequency,
+            target=target,
+            target_low=target_low,
+            target_high=target_high,
+        )
+        attainment, expected, status = pace.attainment, pace.expected, pace.status
     return Figure(
-        period if isinstance(period, dt.date) else dt.date.fromisoformat(period),
+        period,
         silo_slug,
         silo_name,
         kpi_key,
@@ -401,6 +430,8 @@ def _figure(row: tuple[Any, ...]) -> Figure:
         value,
         target,
         attainment,
+        expected,
+        status,
         _as_utc(updated_at),
     )
 

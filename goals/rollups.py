@@ -35,7 +35,7 @@ from goals.models import (
     SharedGoal,
     SharedGoalSnapshot,
 )
-from goals.selectors import goal_attainment, goal_list_with_actuals
+from goals.selectors import goal_attainment, goal_list_with_actuals, with_pace
 from goals.tasks import rollup_shared_goals_task
 from metrics.locks import try_advisory_xact_lock
 from metrics.models import Measurement
@@ -108,8 +108,10 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
     )
     goals = {
         goal.pk: goal
-        for goal in goal_list_with_actuals(
-            Goal.objects.filter(pk__in={goal_id for _, goal_id, _ in contributions})
+        for goal in with_pace(
+            goal_list_with_actuals(
+                Goal.objects.filter(pk__in={goal_id for _, goal_id, _ in contributions})
+            )
         )
     }
     guardrails: dict[int, list[WithAnnotations[Guardrail, Current]]] = {}

@@ -47,6 +47,7 @@ from goals.selectors import (
     goal_list_with_actuals,
     goals_writable_by,
     shared_goals_with_progress,
+    with_pace,
 )
 from metrics.models import KPI, Silo
 from metrics.selectors import kpis_writable_by, silo_ids_managed_by, silo_ids_of_part
@@ -187,7 +188,7 @@ def cycle_page(
     )
     if mine is not None:
         goals = goals.filter(kpi__silo_id__in=mine)
-    goal_rows = [(goal, goal_attainment(goal)) for goal in goals]
+    goal_rows = [(goal, goal_attainment(goal)) for goal in with_pace(goals)]
 
     kpis = Goal.objects.filter(cycle=cycle).values("kpi_id")
     conflicts = (

@@ -302,7 +302,12 @@ def test_goal_change_list_shows_actual_and_progress(client, data, manager_a):
     assert row.actual == 125.0
     body = response.content.decode()
     assert "125 count" in body
-    assert "50%" in body
+    # A sum goal's totals pro rata: by February 2/12 of the year's 100 (the baseline)
+    # and 150 (the target) are due; 125 already is more than the whole gain, so 100%,
+    # on track (a running total is "met" only at its due period).
+    assert '<td class="field-progress">100%</td>' in body
+    assert "17% by Feb 2027 (linear)" in body
+    assert '<td class="field-status_display">on track</td>' in body
 
 
 @pytest.mark.parametrize(

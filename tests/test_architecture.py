@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: Top to bottom, as in pyproject's import-linter contract.
 LAYERS = [
+    "home",
     "planning",
     "conflicts",
     "goals",

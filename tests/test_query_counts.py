@@ -190,9 +190,11 @@ LIST_QUERIES = [
     ("/api/v1/kpis/", "reader", 4, 3, 15),
     ("/api/v1/links/", "reader", 4, 1, 5),
     ("/api/v1/measurements/", "reader", 4, 4, 20),
-    # Raw SQL (goals.figures.FigureQuery): one count, one page, the goals joined in.
-    ("/api/v1/figures/", "reader", 4, 4, 20),
-    ("/api/v1/goals/", "reader", 4, 2, 10),
+    # Raw SQL (goals.figures.FigureQuery): one count, one page, the goals joined in;
+    # then, for the pace, every goal with its KPI and last year's values of sum KPIs.
+    ("/api/v1/figures/", "reader", 6, 4, 20),
+    # + last year's values of the page's sum KPIs (the pace's seasonal shape).
+    ("/api/v1/goals/", "reader", 5, 2, 10),
     # + contributions (with goal, KPI and silo) + guardrails (with KPI).
     ("/api/v1/shared-goals/", "reader", 6, 1, 5),
     # Not paginated: the shared goal (through the list's queryset, with its two
@@ -301,9 +303,10 @@ def rolled_up_shared_goal(cycle, *, breached: bool) -> SharedGoal:
 
 #: One transaction (a savepoint and its release inside the test's), the advisory
 #: lock, the demand, the open shared goals, their contributions, their goals with
-#: actuals, the guardrails with their current values, the breached flags before, the
-#: snapshots' upsert, the demand marked satisfied and the run's row.
-ROLLUP_QUERIES = 12
+#: actuals, last year's values of their sum KPIs (the pace's seasonal shape), the
+#: guardrails with their current values, the breached flags before, the snapshots'
+#: upsert, the demand marked satisfied and the run's row.
+ROLLUP_QUERIES = 13
 #: One event per newly breached guardrail, by design (each is its own notification):
 #: the silos it names, then event_dispatch in its savepoint (2): the event's
 #: get_or_create (a select, then the insert in a savepoint: 4), the channels that

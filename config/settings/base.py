@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "notifications",
     "cycles",
     "goals",
+    "home",
     "planning",
     "conflicts",
     # After axes: core.admin replaces axes' admin classes (who may unlock logins).
@@ -430,6 +431,8 @@ SPECTACULAR_SETTINGS = {
         "CommitBlockerKindEnum": "planning.api.serializers.BLOCKER_KINDS",
         "ChannelKindEnum": "notifications.models.ChannelKind",
         "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
+        "PaceStatusEnum": "goals.pace.STATUSES",
+        "PaceShapeEnum": "goals.pace.SHAPES",
     },
 }
 

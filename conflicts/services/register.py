@@ -25,7 +25,7 @@ from conflicts.models import (
 )
 from cycles.models import Phase
 from goals.models import Goal
-from goals.selectors import goal_attainment, goal_list_with_actuals
+from goals.selectors import goal_attainment, goal_list_with_actuals, with_pace
 from metrics import detection
 from metrics.detection.effects import Effect as EffectSize
 from metrics.locks import advisory_xact_lock
@@ -142,7 +142,9 @@ def declared_links() -> dict[tuple[int, int], ImpactLink]:
 
 def kpis_with_goal_at_risk() -> set[int]:
     """Return the KPIs with a goal in an open cycle that is not met (or has no data)."""
-    goals = goal_list_with_actuals(Goal.objects.exclude(cycle__phase=Phase.CLOSED))
+    goals = with_pace(
+        goal_list_with_actuals(Goal.objects.exclude(cycle__phase=Phase.CLOSED))
+    )
     at_risk = set()
     for goal in goals:
         attainment = goal_attainment(goal)

@@ -17,6 +17,7 @@ from core.api.pagination import BoundedLimitOffsetPagination
 from core.api.schema import COMPONENTS
 from core.csv import stream_csv
 from core.filters import FilterSet
+from goals import pace as pacing
 from goals.figures import FIGURE_COLUMNS, FigureQuery, figure_list
 from metrics.filtersets import UpdatedSinceFilter
 from metrics.models import Direction, Measurement
@@ -74,7 +75,23 @@ class FigureSerializer(serializers.Serializer):
         min_value=0,
         max_value=1,
         help_text="The covering goal's attainment to date, in [0, 1]; null without "
-        "a goal.",
+        "a goal. A sum goal's baseline and target are taken pro rata to `expected`'s "
+        "share of the goal's periods, so on pace the two are equal.",
+    )
+    expected = serializers.FloatField(
+        allow_null=True,
+        min_value=0,
+        max_value=1,
+        help_text="The attainment expected by the row's period: linear over the goal's "
+        "periods, or last year's seasonal shape for a sum KPI with a full year of "
+        "history; 1 for a target band; null without a goal.",
+    )
+    status = serializers.ChoiceField(
+        choices=pacing.STATUSES,
+        allow_null=True,
+        help_text="The goal's status as of the row's period: `met`, `on_track`, "
+        "`at_risk` (more than 25% behind `expected`), `off_track` (more than 50% "
+        "behind, or due and not met), `no_data`; null without a goal.",
     )
     updated_at = serializers.DateTimeField(
         help_text="Last change to the row's content (UTC)."
@@ -131,7 +148,7 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """One row per measurement of a KPI in a period, flat, for BI tools.
 
     Columns, in this order: `period, silo, silo_name, kpi, kpi_name, unit, direction,
-    value, target, attainment, updated_at` (silo by slug, KPI by key, `updated_at` in
+    value, target, attainment, expected, status, updated_at` (silo by slug, KPI by key, `updated_at` in
     UTC). Rows are ordered by KPI key, then period.
 
     **Target and attainment** come from the silo goal on the row's KPI whose periods
@@ -144,8 +161,17 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     aggregation over the goal's periods from its first period up to and including the
     row's period: the sum or the mean of those values, or for "last" the row's own
     value. Charted over the periods, a goal's rows show its progress; the row of the
-    due period holds its final attainment. Filters never change a row's values: the
-    aggregate counts periods that a filter leaves out.
+    due period holds its final attainment. A sum goal's baseline and target are totals
+    over all its periods, so they are taken pro rata to the share of the goal expected
+    by the row's period (`expected`): on pace, `attainment` equals `expected`.
+    Filters never change a row's values: the aggregate counts periods that a filter
+    leaves out.
+
+    **Pace**: `expected` is the attainment expected by the row's period (linear over
+    the goal's periods, or last year's seasonal shape for a sum KPI with a full year of
+    history; 1 for a target band), and `status` is `met`, `on_track`, `at_risk` (more
+    than 25% behind `expected`), `off_track` (more than 50% behind, or due and not
+    met) or `no_data`. Both are null without a goal.
 
     **`updated_at`** is the last change to anything the row shows: its measurement, an
     earlier measurement counted in its attainment, the goal, the KPI or the silo. So

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import (
@@ -12,6 +13,7 @@ from core.api.fields import (
     StrictModelSerializer,
 )
 from cycles.models import Cycle
+from goals import pace as pacing
 from goals.models import (
     Contribution,
     Goal,
@@ -20,6 +22,7 @@ from goals.models import (
     SharedGoal,
     SharedGoalSnapshot,
 )
+from goals.selectors import goal_pace
 from metrics.models import KPI, Silo
 from metrics.selectors import kpis_writable_by, users_assignable_by
 
@@ -43,6 +46,39 @@ class GoalSerializer(StrictModelSerializer):
         required=False,
         allow_null=True,
     )
+    actual = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The KPI aggregated (sum, mean or last) over the goal's periods so "
+        "far; null before the first value.",
+    )
+    latest = serializers.DateField(
+        read_only=True,
+        allow_null=True,
+        help_text="The last of the goal's periods with a value.",
+    )
+    as_of = serializers.SerializerMethodField(
+        help_text="The period the pace is read at: the later of `latest` and the last "
+        "complete period before today, within the goal's periods (a silo whose "
+        "figures stop coming in falls behind its pace)."
+    )
+    attainment = serializers.SerializerMethodField(
+        help_text="Attainment to date in [0, 1]. A sum goal's baseline and target are "
+        "taken pro rata to the pace's share, so on pace it equals `expected`; at the "
+        "due period it is the final attainment."
+    )
+    expected = serializers.SerializerMethodField(
+        help_text="The attainment expected by `as_of`: linear over the goal's periods, "
+        "or last year's seasonal shape for a sum KPI with a full year of history "
+        "(`pace`); 1 for a target band."
+    )
+    status = serializers.SerializerMethodField(
+        help_text="`met`; `on_track`; `at_risk`: more than 25% behind `expected`; "
+        "`off_track`: more than 50% behind, or due and not met; `no_data`."
+    )
+    pace = serializers.SerializerMethodField(
+        help_text="The shape `expected` follows: `linear` or `seasonal`."
+    )
 
     class Meta:
         model = Goal
@@ -60,11 +96,39 @@ class GoalSerializer(StrictModelSerializer):
             "period_end",
             "owner",
             "notes",
+            "actual",
+            "latest",
+            "as_of",
+            "attainment",
+            "expected",
+            "status",
+            "pace",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list = []
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_as_of(self, goal: Goal) -> str | None:
+        as_of = goal_pace(goal).as_of
+        return as_of.isoformat() if as_of else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_attainment(self, goal: Goal) -> float | None:
+        return goal_pace(goal).attainment
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_expected(self, goal: Goal) -> float | None:
+        return goal_pace(goal).expected
+
+    @extend_schema_field(serializers.ChoiceField(choices=pacing.STATUSES))
+    def get_status(self, goal: Goal) -> str:
+        return goal_pace(goal).status
+
+    @extend_schema_field(serializers.ChoiceField(choices=pacing.SHAPES))
+    def get_pace(self, goal: Goal) -> str:
+        return goal_pace(goal).shape
 
 
 class ContributionSerializer(StrictModelSerializer):

@@ -20,7 +20,12 @@ from goals.api.serializers import (
 )
 from goals.filtersets import GoalFilterSet, RollupRunFilterSet, SharedGoalFilterSet
 from goals.models import Contribution, Goal, Guardrail, RollupRun, SharedGoal
-from goals.selectors import goals_writable_by, shared_goals_with_progress
+from goals.selectors import (
+    goal_list_with_actuals,
+    goals_writable_by,
+    shared_goals_with_progress,
+    with_pace,
+)
 
 GOAL_RELATIONS = ("cycle", "kpi", "kpi__silo", "owner")
 
@@ -36,8 +41,16 @@ class GoalViewSet(ServiceModelViewSet):
     filterset_class = GoalFilterSet
     write_roles = (SILO_MANAGER,)
 
+    def get_read_queryset(self) -> QuerySet[Goal]:
+        return goal_list_with_actuals(super().get_read_queryset())
+
     def get_write_queryset(self) -> QuerySet[Goal]:
         return goals_writable_by(self.request.user).select_related(*GOAL_RELATIONS)
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        # Each page's pace in one query for the page, not one per goal.
+        page = super().paginate_queryset(queryset)
+        return None if page is None else with_pace(page)
 
     def save_service(self, *, user: Any, instance: Any, **fields: Any) -> Goal:
         return services.goal_save(user=user, goal=instance, **fields)

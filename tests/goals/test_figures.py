@@ -94,7 +94,16 @@ def company(silo_a, silo_b):
     return {"deals": deals, "resolution": resolution}
 
 
-def figure(period, kpi, value, target, attainment, updated_at="2027-03-02T00:00:00Z"):
+def figure(
+    period,
+    kpi,
+    value,
+    target,
+    attainment,
+    expected=None,
+    status=None,
+    updated_at="2027-03-02T00:00:00Z",
+):
     """Return the expected JSON row of ``kpi`` (a key of KPIS) in ``period``."""
     silo, silo_name, kpi_name, unit, direction = KPIS[kpi]
     return {
@@ -108,6 +117,8 @@ def figure(period, kpi, value, target, attainment, updated_at="2027-03-02T00:00:
         "value": value,
         "target": target,
         "attainment": attainment,
+        "expected": expected,
+        "status": status,
         "updated_at": updated_at,
     }
 
@@ -133,25 +144,29 @@ KPIS = {
 }
 
 ALL_ROWS = [
-    # Sum, to date: 20, then 20 + 30 of 200. In July and August the second half's goal
-    # (target 40) counts from its own first period: 10, then 10 + 20. In October the
-    # year's goal counts all its months: 20 + 30 + 10 + 20 + 40 = 120 of 200.
-    figure("2027-01-01", "sales.deals_closed", 20.0, 200.0, 0.1),
-    figure("2027-02-01", "sales.deals_closed", 30.0, 200.0, 0.25),
-    figure("2027-07-01", "sales.deals_closed", 10.0, 40.0, 0.25),
-    figure("2027-08-01", "sales.deals_closed", 20.0, 40.0, 0.75),
-    figure("2027-10-01", "sales.deals_closed", 40.0, 200.0, 0.6),
+    # Sum, to date: 20, then 20 + 30 of 200 (baseline 0, so no pro rata shift). The
+    # year's goal runs over 12 months: 1/12, then 2/12 of it expected. In July and
+    # August the second half's goal (target 40, 3 months) counts from its own first
+    # period: 10, then 10 + 20, with 1/3 and 2/3 expected (0.25 is exactly 25% behind
+    # 1/3: still on track). In October the year's goal counts all its months: 20 + 30 +
+    # 10 + 20 + 40 = 120 of 200 = 0.6, where 10/12 is expected: 28% behind, at risk.
+    figure("2027-01-01", "sales.deals_closed", 20.0, 200.0, 0.1, 1 / 12, "on_track"),
+    figure("2027-02-01", "sales.deals_closed", 30.0, 200.0, 0.25, 2 / 12, "on_track"),
+    figure("2027-07-01", "sales.deals_closed", 10.0, 40.0, 0.25, 1 / 3, "on_track"),
+    figure("2027-08-01", "sales.deals_closed", 20.0, 40.0, 0.75, 2 / 3, "on_track"),
+    figure("2027-10-01", "sales.deals_closed", 40.0, 200.0, 0.6, 10 / 12, "at_risk"),
     # Before the goal's periods: no target. Mean, to date: 12, then (12 + 16) / 2 = 14,
     # from baseline 10 to target 20.
     figure("2026-12-01", "sales.win_rate", 11.0, None, None),
-    figure("2027-01-01", "sales.win_rate", 12.0, 20.0, 0.2),
-    figure("2027-02-01", "sales.win_rate", 16.0, 20.0, 0.4),
-    # A band of 80-90 has no single target; 75 is half a band width (10) below it.
-    figure("2027-01-01", "support.csat", 75.0, None, 0.5),
-    figure("2027-02-01", "support.csat", 85.0, None, 1.0),
+    figure("2027-01-01", "sales.win_rate", 12.0, 20.0, 0.2, 1 / 12, "on_track"),
+    figure("2027-02-01", "sales.win_rate", 16.0, 20.0, 0.4, 2 / 12, "on_track"),
+    # A band of 80-90 has no single target; 75 is half a band width (10) below it. A
+    # band is to be held throughout: 1 expected, so half is at risk; inside it, met.
+    figure("2027-01-01", "support.csat", 75.0, None, 0.5, 1.0, "at_risk"),
+    figure("2027-02-01", "support.csat", 85.0, None, 1.0, 1.0, "met"),
     # Lower is better, last value: baseline 10, target 5.
-    figure("2027-01-01", "support.resolution_days", 9.0, 5.0, 0.2),
-    figure("2027-02-01", "support.resolution_days", 6.0, 5.0, 0.8),
+    figure("2027-01-01", "support.resolution_days", 9.0, 5.0, 0.2, 1 / 12, "on_track"),
+    figure("2027-02-01", "support.resolution_days", 6.0, 5.0, 0.8, 2 / 12, "on_track"),
     # No goal.
     figure("2027-01-01", "support.tickets", 100.0, None, None),
     figure("2027-02-01", "support.tickets", 104.0, None, None),
@@ -233,12 +248,18 @@ def test_updated_since_takes_any_offset_and_sees_every_change_a_row_shows(
     rows = rows_of(api, "updated_since=2027-04-01T13:30:00%2B02:00")
 
     later = "2027-04-01T12:00:00Z"
+    deals = ("2027-01-01", "sales.deals_closed")
+    resolution = ("2027-01-01", "support.resolution_days")
     assert rows == [
-        figure("2027-01-01", "sales.deals_closed", 25.0, 200.0, 0.125, later),
-        figure("2027-02-01", "sales.deals_closed", 30.0, 200.0, 0.275, later),
-        figure("2027-10-01", "sales.deals_closed", 40.0, 200.0, 0.625, later),
-        figure("2027-01-01", "support.resolution_days", 9.0, 6.0, 0.25, later),
-        figure("2027-02-01", "support.resolution_days", 6.0, 6.0, 1.0, later),
+        figure(*deals, 25.0, 200.0, 0.125, 1 / 12, "on_track", updated_at=later),
+        figure("2027-02-01", *deals[1:], 30.0, 200.0, 0.275, 2 / 12, "on_track", later),
+        # 0.625 is exactly 25% behind 10/12: on track, not at risk.
+        figure(
+            "2027-10-01", *deals[1:], 40.0, 200.0, 0.625, 10 / 12, "on_track", later
+        ),
+        figure(*resolution, 9.0, 6.0, 0.25, 1 / 12, "on_track", updated_at=later),
+        # A last-value goal at its target is met.
+        figure("2027-02-01", resolution[1], 6.0, 6.0, 1.0, 2 / 12, "met", later),
     ]
     assert api.get(URL, {"updated_since": "2027-04-01T11:30:00Z"}).json()["count"] == 5
     # 12:30 UTC: after every change.
@@ -320,21 +341,21 @@ def test_a_page_holds_at_most_10000_rows(api, silo_a, reader):
 EXPECTED_SALES_CSV = (
     HEADER + "\r\n"
     "2027-01-01,sales,Sales,sales.deals_closed,Deals Closed,deals,higher_is_better,"
-    "20.0,200.0,0.1,2027-03-02T00:00:00Z\r\n"
+    "20.0,200.0,0.1,0.08333333333333333,on_track,2027-03-02T00:00:00Z\r\n"
     "2027-02-01,sales,Sales,sales.deals_closed,Deals Closed,deals,higher_is_better,"
-    "30.0,200.0,0.25,2027-03-02T00:00:00Z\r\n"
+    "30.0,200.0,0.25,0.16666666666666666,on_track,2027-03-02T00:00:00Z\r\n"
     "2027-07-01,sales,Sales,sales.deals_closed,Deals Closed,deals,higher_is_better,"
-    "10.0,40.0,0.25,2027-03-02T00:00:00Z\r\n"
+    "10.0,40.0,0.25,0.3333333333333333,on_track,2027-03-02T00:00:00Z\r\n"
     "2027-08-01,sales,Sales,sales.deals_closed,Deals Closed,deals,higher_is_better,"
-    "20.0,40.0,0.75,2027-03-02T00:00:00Z\r\n"
+    "20.0,40.0,0.75,0.6666666666666666,on_track,2027-03-02T00:00:00Z\r\n"
     "2027-10-01,sales,Sales,sales.deals_closed,Deals Closed,deals,higher_is_better,"
-    "40.0,200.0,0.6,2027-03-02T00:00:00Z\r\n"
+    "40.0,200.0,0.6,0.8333333333333334,at_risk,2027-03-02T00:00:00Z\r\n"
     "2026-12-01,sales,Sales,sales.win_rate,Win Rate,%,higher_is_better,"
-    "11.0,,,2027-03-02T00:00:00Z\r\n"
+    "11.0,,,,,2027-03-02T00:00:00Z\r\n"
     "2027-01-01,sales,Sales,sales.win_rate,Win Rate,%,higher_is_better,"
-    "12.0,20.0,0.2,2027-03-02T00:00:00Z\r\n"
+    "12.0,20.0,0.2,0.08333333333333333,on_track,2027-03-02T00:00:00Z\r\n"
     "2027-02-01,sales,Sales,sales.win_rate,Win Rate,%,higher_is_better,"
-    "16.0,20.0,0.4,2027-03-02T00:00:00Z\r\n"
+    "16.0,20.0,0.4,0.16666666666666666,on_track,2027-03-02T00:00:00Z\r\n"
 )
 
 
