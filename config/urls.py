@@ -7,14 +7,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.views.defaults import page_not_found, server_error
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.api.root import ApiRootView
 from core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
-from core.roles import is_bi_reader, is_cco, is_silo_manager
+from core.roles import holds_role_group
 from core.views import TokenView
-from cycles.models import MANAGER_PHASES, Cycle
 
 
 def api_aware_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -64,35 +62,20 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 def start_path(user) -> str:
-    """Return the page ``user``'s role starts at.
+    """Return the page ``user`` starts at.
 
-    Superusers: the admin index (they manage users, tokens and lockouts there). The
-    CCO team: the conflict report. A silo manager: the latest cycle their silos take
-    part in while it is open to them (proposing or aligning), else the cycle list. A BI
-    reader: the API documentation (their work is the API; the session lets them try
-    it). Anyone else on the staff: the admin index.
+    Anyone in a role group (the CCO team, silo managers, BI readers): their home, which
+    shows each of their roles' sections. Superusers in no role group and staff without
+    a role: the admin index (superusers manage users, tokens and lockouts there).
     """
-    if user.is_superuser:
-        return reverse("admin:index")
-    if is_cco(user):
-        return reverse("conflicts:report")
-    if is_silo_manager(user):
-        cycle = (
-            Cycle.objects.filter(silos__managers=user, phase__in=MANAGER_PHASES)
-            .order_by("-start_date", "-pk")
-            .first()
-        )
-        if cycle is not None:
-            return reverse("planning:cycle", args=[cycle.pk])
-        return reverse("planning:cycles")
-    if is_bi_reader(user):
-        return reverse("api-docs")
+    if holds_role_group(user):
+        return reverse("home:home")
     return reverse("admin:index")
 
 
 @login_required
 def start(request: HttpRequest) -> HttpResponse:
-    """Send the signed-in user to their role's first page: where a login goes when its
+    """Send the signed-in user to their start page (start_path): where a login goes when its
     ``next`` is missing or unsafe (LOGIN_REDIRECT_URL), instead of Django's default
     /accounts/profile/, which does not exist here."""
     return redirect(start_path(request.user))
@@ -104,8 +87,6 @@ admin.site.site_title = "ducttape admin"
 admin.site.index_title = "Silos, KPIs, goals and the planning cycle"
 
 urlpatterns = [
-    # The site's root and the admin's "View site" lead to the signed-in role's page.
-    path("", RedirectView.as_view(pattern_name="start"), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
@@ -115,6 +96,7 @@ urlpatterns = [
     path("api/v1/", include("planning.api.urls")),
     path("api/v1/", include("conflicts.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    # Each role's home at the root; the admin's "View site" (/start/) leads there.
     path("", include("home.urls")),
     path("report/", include("conflicts.urls")),
     path("report/", include("planning.urls")),

@@ -81,6 +81,14 @@ def is_silo_manager(user: User) -> TypeGuard[Account]:
     )
 
 
+def holds_role_group(user: User) -> TypeGuard[Account]:
+    """Return whether the user is in one of the three role groups (a superuser in none
+    holds no role here, though is_cco counts them for the CCO team's rights)."""
+    return bool(user.is_authenticated and user.is_active) and bool(
+        _group_names(user) & set(ROLE_GROUPS)
+    )
+
+
 def has_role(user: User) -> TypeGuard[Account]:
     """Return whether the user holds any of the three roles (the CCO team counts
     superusers)."""

@@ -7,3 +7,9 @@ class HomeConfig(AppConfig):
 
     name = "home"
     verbose_name = "Home pages"
+
+    def ready(self) -> None:
+        from core.navigation import Link, register
+        from core.roles import has_role
+
+        register(Link("Home", "home:home", has_role, order=0))

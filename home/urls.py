@@ -5,5 +5,6 @@ from home import views
 app_name = "home"
 
 urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
     path("kpis/<str:key>/", views.KpiView.as_view(), name="kpi"),
 ]

@@ -3,8 +3,8 @@
 axe-core (tests/vendor/axe-core, MPL-2.0) is evaluated through the DevTools protocol
 (page.evaluate of its source): a script tag would be inline script, which the page's
 Content-Security-Policy rightly blocks, and the test must not weaken the policy it
-checks the page under. A check fails on any violation whose impact is serious or critical, and names
-the rule, the help text and the offending elements.
+checks the page under. A check fails on any violation whose impact is serious or
+critical, and names the rule, the help text and the offending elements.
 """
 
 from __future__ import annotations

@@ -362,18 +362,19 @@ def test_filters_and_owner_choices_name_only_the_managers_silo(
     ]
 
 
-def test_site_root_and_the_admins_view_site_lead_to_the_roles_page(client, cco):
+def test_site_root_is_the_home_and_the_admins_view_site_leads_there(client, cco):
     anonymous = client.get("/", follow=True)
     client.force_login(cco)
     signed_in = client.get("/", follow=True)
     admin_index = client.get("/admin/").content.decode()
 
-    assert anonymous.redirect_chain == [
-        ("/start/", 302),
-        ("/admin/login/?next=/start/", 302),
-    ]
-    assert signed_in.redirect_chain == [("/start/", 302), ("/report/conflicts/", 302)]
+    view_site = client.get("/start/", follow=True)
+
+    assert anonymous.redirect_chain == [("/admin/login/?next=/", 302)]
+    assert signed_in.redirect_chain == []
+    assert signed_in.status_code == 200
     assert '<a href="/start/">View site</a>' in admin_index
+    assert view_site.redirect_chain == [("/", 302)]
 
 
 @pytest.mark.parametrize(

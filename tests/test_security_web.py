@@ -322,6 +322,9 @@ def assert_security_headers(response: HttpResponse) -> None:
 #: (role, path, expected status, extra request headers): one page of every kind.
 PAGES = [
     ("anonymous", "/admin/login/", 200, {}),
+    ("anonymous", "/", 302, {}),
+    ("cco", "/", 200, {}),
+    ("reader", "/", 200, {}),
     ("cco", "/admin/", 200, {}),
     ("cco", "/admin/metrics/measurement/export/", 200, {}),
     ("cco", "/report/conflicts/", 200, {}),
@@ -660,38 +663,17 @@ UNSAFE_NEXT = ["https://evil.example/", "//evil.example", "https://evil.example/
 def roles(db) -> dict[str, tuple[User, str]]:
     """One user per role and the page each role starts at."""
     sales = factories.SiloFactory(slug="sales", name="Sales", position=20)
-    support = factories.SiloFactory(slug="support", name="Support", position=40)
     finance = factories.SiloFactory(slug="finance", name="Finance", position=60)
-    # Sales takes part in a committed cycle and in the one being aligned; a later
-    # cycle in proposal is another silo's. The manager starts at the aligning one.
-    committed = factories.CycleFactory(
-        name="FY2026",
-        start_date=dt.date(2026, 1, 1),
-        end_date=dt.date(2026, 12, 31),
-        phase="committed",
-    )
-    aligning = factories.CycleFactory(name="FY2027", phase="aligning")
-    later = factories.CycleFactory(
-        name="FY2028",
-        start_date=dt.date(2028, 1, 1),
-        end_date=dt.date(2028, 12, 31),
-        phase="proposing",
-    )
-    committed.silos.set([sales, support])
-    aligning.silos.set([sales, support])
-    later.silos.set([support])
+    # Every role starts at its home, which shows each of the user's roles.
     return {
-        "cco": (factories.cco_member(username="cco"), "/report/conflicts/"),
-        "manager": (
-            factories.silo_manager(sales, username="manager_sales"),
-            f"/report/cycles/{aligning.pk}/",
-        ),
-        # Finance takes part in no open cycle: the manager starts at the cycle list.
+        "cco": (factories.cco_member(username="cco"), "/"),
+        "manager": (factories.silo_manager(sales, username="manager_sales"), "/"),
         "manager without a cycle": (
             factories.silo_manager(finance, username="manager_finance"),
-            "/report/cycles/",
+            "/",
         ),
-        "reader": (factories.bi_reader(username="reader"), "/api/docs/"),
+        "reader": (factories.bi_reader(username="reader"), "/"),
+        # A superuser in no role group manages the site in the admin.
         "superuser": (
             factories.UserFactory(username="root", is_superuser=True),
             "/admin/",
@@ -739,6 +721,16 @@ def test_the_admins_own_login_form_still_leads_to_the_admin(client, roles):
     page = client.get("/admin/login/")
 
     assert '<input type="hidden" name="next" value="/admin/">' in page.content.decode()
+
+
+def test_a_superuser_in_a_role_group_starts_at_the_home(client):
+    user = factories.UserFactory(username="root_cco", is_superuser=True)
+    user.groups.add(factories.role_group("CCO team"))
+
+    response = log_in(client, user.username, PASSWORD, follow=True)
+
+    assert response.redirect_chain == [("/start/", 302), ("/", 302)]
+    assert response.status_code == 200
 
 
 def test_the_start_page_asks_anonymous_visitors_to_log_in(client):

@@ -1,4 +1,4 @@
-"""Reads behind the product's pages that span apps: the KPI page."""
+"""Reads behind the KPI page: values against target and pace, goals, links, conflicts."""
 
 from __future__ import annotations
 
