@@ -13,7 +13,7 @@ class ConflictsConfig(AppConfig):
 
         register(
             Link("Conflict report", "conflicts:report", is_cco, order=10),
-            Link("Register (CSV)", "conflicts:csv", is_cco, order=20),
+            Link("Conflict register", "conflicts:register", is_cco, order=20),
         )
 
         from conflicts.selectors import digest_open_conflicts

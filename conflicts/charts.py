@@ -1,131 +1,82 @@
-"""Server-side SVG geometry for the CCO report (no JavaScript, nothing from the internet).
-
-The conflict chart shows both KPIs' direction-adjusted period-over-period changes, the
-affected KPI shifted back by the lag, so that a conflict reads as two lines moving in
-opposite directions. Each series is in standard deviations of its own changes so that
-KPIs in different units share one axis.
+"""What the conflict pages draw: the silo heatmap of the report, and a conflict's two
+KPIs over time (a core.charts.Chart, drawn by Chart.js with a table of the same values).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
-import numpy as np
+from django.urls import reverse
 
-from conflicts.inputs import SIGN, period_number
-from metrics.models import KPI, Measurement
+from conflicts.models import Conflict, Severity, Status
+from core.charts import BLUE, RED, Axis, Chart, Series
+from metrics.models import KPI, Silo
 
-WIDTH = 720
-HEIGHT = 260
-PAD_LEFT = 44
-PAD_RIGHT = 12
-PAD_TOP = 12
-PAD_BOTTOM = 28
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    points: str  # SVG polyline points
-    dots: list[tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class ChangeChart:
-    """Coordinates of the aligned-changes chart; ``periods`` counts the paired points."""
-
-    width: int
-    height: int
-    leader: Series
-    affected: Series
-    zero_y: float
-    y_ticks: list[tuple[float, str]]
-    x_labels: list[tuple[float, str]]
-    periods: int
-
-
-def _changes(kpi: KPI) -> dict[int, tuple[dt.date, float]]:
-    """Return the KPI's direction-adjusted change per period number (end period)."""
-    values = dict(Measurement.objects.filter(kpi=kpi).values_list("period", "value"))
-    numbered = {
-        period_number(day, kpi.frequency): (day, v) for day, v in values.items()
-    }
-    sign = SIGN[kpi.direction] or 1.0
-    return {
-        number: (day, sign * (value - numbered[number - 1][1]))
-        for number, (day, value) in numbered.items()
-        if number - 1 in numbered
-    }
-
-
-def change_chart(leader: KPI, affected: KPI, lag: int) -> ChangeChart | None:
-    """Return the chart of ``leader``'s change at t against ``affected``'s at t+lag.
-
-    None when the two KPIs share fewer than three such periods (nothing to draw).
-    """
-    if leader.frequency != affected.frequency:
-        return None
-    lead, follow = _changes(leader), _changes(affected)
-    paired = sorted(t for t in lead if t + lag in follow)
-    if len(paired) < 3:
-        return None
-    x_values = np.array([lead[t][1] for t in paired])
-    y_values = np.array([follow[t + lag][1] for t in paired])
-
-    def z(values: np.ndarray) -> np.ndarray:
-        spread = values.std()
-        return (values - values.mean()) / (spread if spread > 0 else 1.0)
-
-    lead_z, follow_z = z(x_values), z(y_values)
-    limit = max(2.0, float(np.ceil(max(np.abs(lead_z).max(), np.abs(follow_z).max()))))
-    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-
-    def x_at(index: int) -> float:
-        return PAD_LEFT + inner_w * index / max(len(paired) - 1, 1)
-
-    def y_at(value: float) -> float:
-        return PAD_TOP + inner_h * (limit - value) / (2 * limit)
-
-    def series(name: str, values: np.ndarray) -> Series:
-        dots = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
-        return Series(
-            name=name, points=" ".join(f"{x},{y}" for x, y in dots), dots=dots
-        )
-
-    step = max(1, len(paired) // 6)
-    return ChangeChart(
-        width=WIDTH,
-        height=HEIGHT,
-        leader=series(leader.name, lead_z),
-        affected=series(affected.name, follow_z),
-        zero_y=round(y_at(0.0), 1),
-        y_ticks=[(round(y_at(v), 1), f"{v:+.0f} sd") for v in (-limit, 0.0, limit)],
-        x_labels=[
-            (round(x_at(i), 1), lead[paired[i]][0].strftime("%b %Y"))
-            for i in range(0, len(paired), step)
-        ],
-        periods=len(paired),
-    )
+#: A heatmap cell's colours (background, text) by the worst severity among its open
+#: conflicts; every pair has at least 4.5:1 contrast (WCAG AA), and the cell also says
+#: the severity in words, so that the colour is never the only signal.
+HEAT_COLOURS: dict[str, tuple[str, str]] = {
+    Severity.HIGH: ("#b03a2e", "#ffffff"),
+    Severity.MEDIUM: ("#f5c26b", "#1d2430"),
+    Severity.LOW: ("#dfe8f3", "#1d2430"),
+    "": ("#ffffff", "#5c6773"),
+}
+WORST_LABELS: dict[str, str] = {
+    Severity.HIGH: "worst high",
+    Severity.MEDIUM: "worst medium",
+    Severity.LOW: "worst low",
+}
 
 
 @dataclass(frozen=True)
 class HeatCell:
+    """One (leader silo, affected silo) cell: open conflicts, of which high, the worst
+    severity among them ("" when there is none) and the register filtered to them."""
+
     count: int
     high: int
-    shade: str  # CSS background colour
+    worst: str
+    url: str
+
+    @property
+    def words(self) -> str:
+        """What the cell says besides its count: "worst high"."""
+        return WORST_LABELS.get(self.worst, "")
+
+    @property
+    def style(self) -> str:
+        """The cell's inline colours (the page's CSP allows inline styles)."""
+        background, text = HEAT_COLOURS[self.worst]
+        return f"background: {background}; color: {text}"
+
+
+def register_url(leader: Silo, affected: Silo) -> str:
+    """The register filtered to the open conflicts of one silo pair, as the heatmap
+    counts them (under review, found by the latest run)."""
+    query = urlencode(
+        [
+            ("leader_silo", leader.slug),
+            ("affected_silo", affected.slug),
+            ("status", Status.OPEN),
+            ("status", Status.ACKNOWLEDGED),
+            ("stale", "false"),
+        ]
+    )
+    return f"{reverse('conflicts:register')}?{query}"
 
 
 def heatmap(
-    silos: list, counts: dict[tuple[int, int], tuple[int, int]]
-) -> list[tuple[object, list[HeatCell | None]]]:
+    silos: Sequence[Silo], counts: Mapping[tuple[int, int], tuple[int, int, str]]
+) -> list[tuple[Silo, list[HeatCell | None]]]:
     """Return rows of (leader silo, cells per affected silo) in value-chain order.
 
     ``counts`` maps (leader silo id, affected silo id) to (open conflicts, of which
-    high). The diagonal is None: a silo is never in conflict with itself here.
+    high, the worst severity). The diagonal is None: a silo is never in conflict with
+    itself here.
     """
-    most = max((count for count, _ in counts.values()), default=0)
     rows = []
     for leader in silos:
         cells: list[HeatCell | None] = []
@@ -133,93 +84,71 @@ def heatmap(
             if leader.pk == affected.pk:
                 cells.append(None)
                 continue
-            count, high = counts.get((leader.pk, affected.pk), (0, 0))
-            strength = count / most if most else 0.0
-            # White to a deep red, by share of the busiest cell.
-            shade = f"rgb(255, {round(255 - 175 * strength)}, {round(255 - 190 * strength)})"
-            cells.append(HeatCell(count=count, high=high, shade=shade))
+            count, high, worst = counts.get((leader.pk, affected.pk), (0, 0, ""))
+            cells.append(
+                HeatCell(
+                    count=count,
+                    high=high,
+                    worst=worst,
+                    url=register_url(leader, affected) if count else "",
+                )
+            )
         rows.append((leader, cells))
     return rows
 
 
-@dataclass(frozen=True)
-class Panel:
-    """One KPI's values over time, in its own unit, on the shared time axis."""
-
-    name: str
-    unit: str
-    points: str
-    top: float
-    bottom: float
-    y_ticks: list[tuple[float, str]]
+def _period_label(day: dt.date, weekly: bool) -> str:
+    return day.isoformat() if weekly else day.strftime("%b %Y")
 
 
-@dataclass(frozen=True)
-class ValuesChart:
-    """Both KPIs' stored values over time, one panel each (their units differ)."""
+def values_chart(
+    conflict: Conflict,
+    values: dict[int, dict[dt.date, float]],
+    chart_id: str = "values-chart",
+) -> Chart | None:
+    """Return the conflict's two KPIs' stored values over time, each on its own axis
+    (their units differ), or None when either has fewer than two values.
 
-    width: int
-    height: int
-    panels: list[Panel]
-    x_labels: list[tuple[float, str]]
+    ``values`` maps a KPI's id to its values by period; a period one KPI lacks (they
+    may be measured at different frequencies) is a gap in its line.
+    """
+    leader, affected = conflict.leader_kpi, conflict.affected_kpi
+    leader_values = values.get(leader.pk, {})
+    affected_values = values.get(affected.pk, {})
+    if len(leader_values) < 2 or len(affected_values) < 2:
+        return None
+    periods = sorted({*leader_values, *affected_values})
+    weekly = "weekly" in (leader.frequency, affected.frequency)
 
+    def title(kpi: KPI) -> str:
+        return f"{kpi.name} ({kpi.unit})" if kpi.unit else kpi.name
 
-PANEL_HEIGHT = 120
-PANEL_GAP = 40
-
-
-def values_chart(leader: KPI, affected: KPI) -> ValuesChart | None:
-    """Return the values chart of the two KPIs, or None when either has < 2 values."""
-    series = []
-    for kpi in (leader, affected):
-        rows = list(
-            Measurement.objects.filter(kpi=kpi)
-            .order_by("period")
-            .values_list("period", "value")
-        )
-        if len(rows) < 2:
-            return None
-        series.append((kpi, rows))
-    first = min(rows[0][0] for _, rows in series)
-    last = max(rows[-1][0] for _, rows in series)
-    span = max((last - first).days, 1)
-    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
-
-    def x_at(day: dt.date) -> float:
-        return round(PAD_LEFT + inner_w * (day - first).days / span, 1)
-
-    panels = []
-    for index, (kpi, rows) in enumerate(series):
-        top = PAD_TOP + index * (PANEL_HEIGHT + PANEL_GAP)
-        bottom = top + PANEL_HEIGHT
-        values = np.array([value for _, value in rows])
-        low, high = float(values.min()), float(values.max())
-        if high == low:
-            low, high = low - 1.0, high + 1.0
-
-        def y_at(
-            value: float, top: float = top, low: float = low, high: float = high
-        ) -> float:
-            return round(top + PANEL_HEIGHT * (high - value) / (high - low), 1)
-
-        panels.append(
-            Panel(
-                name=kpi.name,
-                unit=kpi.unit,
-                points=" ".join(f"{x_at(day)},{y_at(value)}" for day, value in rows),
-                top=top,
-                bottom=bottom,
-                y_ticks=[(y_at(v), f"{v:,.4g}") for v in (high, (high + low) / 2, low)],
-            )
-        )
-    years = range(first.year, last.year + 1)
-    return ValuesChart(
-        width=WIDTH,
-        height=PAD_TOP + 2 * PANEL_HEIGHT + PANEL_GAP + PAD_BOTTOM,
-        panels=panels,
-        x_labels=[
-            (x_at(dt.date(year, 1, 1)), str(year))
-            for year in years
-            if first <= dt.date(year, 1, 1) <= last
+    return Chart(
+        id=chart_id,
+        title=f"{leader.name} and {affected.name} over time",
+        summary=(
+            f"Line chart of the stored values of {title(leader)}, left axis, and of "
+            f"{title(affected)}, right axis, from {_period_label(periods[0], weekly)} "
+            f"to {_period_label(periods[-1], weekly)}. The table below the chart "
+            "lists every value."
+        ),
+        labels=[_period_label(day, weekly) for day in periods],
+        series=[
+            Series(
+                name=f"{conflict.leader_silo.name}: {leader.name}",
+                values=[leader_values.get(day) for day in periods],
+                color=BLUE,
+                axis="y",
+                unit=leader.unit,
+            ),
+            Series(
+                name=f"{conflict.affected_silo.name}: {affected.name}",
+                values=[affected_values.get(day) for day in periods],
+                color=RED,
+                dashed=True,
+                axis="y2",
+                unit=affected.unit,
+            ),
         ],
+        axes=[Axis(id="y", title=title(leader)), Axis(id="y2", title=title(affected))],
     )

@@ -37,29 +37,10 @@ def quantity(value: float, unit: str) -> str:
     """``value`` in ``unit`` for a sentence: "8 tickets", "2.5 percentage points"."""
     unit = one_line(unit)
     if unit == "%":
-        unit = "percentage points"
+        unit = "percentage point" if number(value) == "1" else "percentage points"
     if unit.lower() in ("count", "number", "#"):
         unit = ""
     return f"{number(value)} {unit}".rstrip()
-
-
-def effect_rate(conflict: Conflict) -> str:
-    """The effect as a rate: "0.875 tickets of Ticket backlog per 1 deal of Deals
-    closed, at a lag of 2 months (95% CI 0.709 to 1.04)", or "" without one."""
-    if conflict.effect is None:
-        return ""
-    # Detection writes the interval together with the effect (services.register).
-    assert conflict.effect_low is not None
-    assert conflict.effect_high is not None
-    lag = conflict.lag or 0
-    return (
-        f"{quantity(conflict.effect, conflict.affected_kpi.unit)} of "
-        f"{one_line(conflict.affected_kpi.name)} per "
-        f"{quantity(1, conflict.leader_kpi.unit)} of {one_line(conflict.leader_kpi.name)} "
-        f"beyond the company-wide drivers, at a lag of {lag} {unit_of(conflict)}"
-        f"{'' if lag == 1 else 's'} (95% CI {number(conflict.effect_low)} to "
-        f"{number(conflict.effect_high)})"
-    )
 
 
 def effect_words(conflict: Conflict) -> str:
@@ -97,6 +78,87 @@ def effect_words(conflict: Conflict) -> str:
         f"{'rise' if change > 0 else 'fall'} of {quantity(abs(change), affected.unit)} "
         f"in {_possessive(conflict.affected_silo.name)} {_in_sentence(affected.name)} "
         f"{when(conflict)} (95% CI {number(low)} to {number(high)})."
+    )
+
+
+def headline(conflict: Conflict) -> str:
+    """Say what the conflict does in plain words, without statistics: the conflict
+    page's headline (the evidence terms are explained beside it).
+
+    "When Sales' deals closed rises by 10 deals, Support's ticket backlog rises by 31
+    tickets one month later (95% interval 24 to 38)."
+    """
+    leader, affected = conflict.leader_kpi, conflict.affected_kpi
+    leader_words = (
+        f"{_possessive(conflict.leader_silo.name)} {_in_sentence(leader.name)}"
+    )
+    affected_words = (
+        f"{_possessive(conflict.affected_silo.name)} {_in_sentence(affected.name)}"
+    )
+    if conflict.stale:
+        return (
+            f"When {leader_words} improves, {affected_words} no longer worsens: "
+            "neither declared nor found by the latest run."
+        )
+    if conflict.correlation is None or not (
+        conflict.is_observed or conflict.contradicted
+    ):
+        return (
+            f"When {leader_words} improves, {affected_words} is declared to worsen "
+            "(no evidence in the data yet)."
+        )
+    if conflict.contradicted:
+        return (
+            f"{affected_words[0].upper()}{affected_words[1:]} is declared to worsen "
+            f"when {leader_words} improves, but the data show it improving too, "
+            f"{when(conflict)}."
+        )
+    if conflict.effect is None:
+        return (
+            f"When {leader_words} improves, {affected_words} worsens {when(conflict)}."
+        )
+    # Detection writes the interval together with the effect (services.register).
+    assert conflict.effect_low is not None
+    assert conflict.effect_high is not None
+    # The leader's typical step in the direction that improves it (1 of its unit
+    # when the run gave no typical step).
+    step = conflict.effect_step or 1.0
+    improving = -abs(step) if leader.direction == "lower_is_better" else abs(step)
+    change = conflict.effect * improving
+    low, high = sorted(
+        (conflict.effect_low * improving, conflict.effect_high * improving)
+    )
+    if change < 0:
+        low, high = -high, -low
+    return (
+        f"When {leader_words} {'rises' if improving > 0 else 'falls'} by "
+        f"{quantity(abs(improving), leader.unit)}, {affected_words} "
+        f"{'rises' if change > 0 else 'falls'} by "
+        f"{quantity(abs(change), affected.unit)} {when(conflict)} "
+        f"(95% interval {number(low)} to {number(high)})."
+    )
+
+
+def verdict(conflict: Conflict) -> str:
+    """Say why the affected silo minds, from its KPI's direction: "That is bad for
+    Support: a lower ticket backlog is better." ("" for a target band or without an
+    effect)."""
+    if conflict.effect is None or conflict.contradicted or conflict.stale:
+        return ""
+    affected = conflict.affected_kpi
+    # The affected KPI's change when the leader improves: its sign says which way.
+    change = conflict.effect * (
+        -1.0 if conflict.leader_kpi.direction == "lower_is_better" else 1.0
+    )
+    if affected.direction == "higher_is_better" and change < 0:
+        better = "higher"
+    elif affected.direction == "lower_is_better" and change > 0:
+        better = "lower"
+    else:
+        return ""
+    return (
+        f"That is bad for {one_line(conflict.affected_silo.name)}: a {better} "
+        f"{_in_sentence(affected.name)} is better."
     )
 
 

@@ -4,6 +4,8 @@ Conflicts sit above goals, cycles and metrics: they read KPIs, links, goals and 
 cycles, and nothing below imports them.
 """
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -251,6 +253,20 @@ class Conflict(models.Model):
         blank=True,
         related_name="+",
     )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who follows the conflict up once acknowledged: a member of the CCO "
+        "team or a manager of one of its two silos.",
+    )
+    due_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When the owner reports back; set on acknowledging.",
+    )
     # The evidence when the conflict was closed, for the reopening rule.
     closed_correlation = models.FloatField(null=True, blank=True)
     closed_severity = models.CharField(
@@ -281,6 +297,14 @@ class Conflict(models.Model):
     def __str__(self) -> str:
         return f"{self.leader_kpi.key} hurts {self.affected_kpi.key} ({self.kind})"
 
+    def is_overdue(self, today: dt.date) -> bool:
+        """Return whether the conflict is still acknowledged past its due date."""
+        return (
+            self.status == Status.ACKNOWLEDGED
+            and self.due_date is not None
+            and self.due_date < today
+        )
+
 
 class ConflictTransition(models.Model):
     """One step of a conflict's review: who moved it, when, from what to what, and why.
@@ -301,6 +325,15 @@ class ConflictTransition(models.Model):
         blank=True,
         related_name="+",
     )
+    # The owner and due date the step set (acknowledging), kept for the history.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    due_date = models.DateField(null=True, blank=True)
     run = models.ForeignKey(
         DetectionRun,
         on_delete=models.SET_NULL,

@@ -1,28 +1,45 @@
 """Reads of the conflict register, with what every list shows loaded up front, and
 what the report pages show."""
 
-from datetime import datetime
+import datetime as dt
+from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.http import QueryDict
 from django.urls import reverse
+from django.utils import timezone
 
 from conflicts import charts, evidence
+from conflicts.filtersets import ConflictRegisterFilterSet
 from conflicts.models import (
     CLOSED_STATUSES,
     SEVERITY_RANK,
     TRANSITIONS,
     Conflict,
+    ConflictComment,
     DetectionRun,
     Severity,
     Status,
 )
-from core.roles import User, is_bi_reader, is_cco
+from core.roles import CCO_TEAM, SILO_MANAGERS, Account, User, is_bi_reader, is_cco
 from cycles.models import Phase
 from goals.models import Goal
 from goals.selectors import goal_attainment, goal_list_with_actuals, with_pace
-from metrics.models import Silo
+from metrics.models import Measurement, Silo
 from metrics.selectors import silo_ids_managed_by
 from notifications.digest import Section
 
@@ -47,7 +64,18 @@ RELATIONS = (
     "leader_silo",
     "affected_silo",
     "status_changed_by",
+    "owner",
 )
+
+#: Rows per page of the register.
+REGISTER_PAGE_SIZE = 50
+
+#: The register's tabs: a name, its label and the statuses it lists (None: all).
+REGISTER_TABS: list[tuple[str, str, tuple[str, ...] | None]] = [
+    ("review", "Under review", WORKING),
+    ("closed", "Closed and accepted trade-offs", CLOSED_STATUSES),
+    ("all", "All", None),
+]
 
 
 def conflicts_visible_to(user: User) -> QuerySet[Conflict]:
@@ -66,6 +94,90 @@ def conflicts_visible_to(user: User) -> QuerySet[Conflict]:
 def conflict_list() -> QuerySet[Conflict]:
     """Return the register with both KPIs and silos joined (one query per page)."""
     return Conflict.objects.select_related(*RELATIONS)
+
+
+def conflict_owner_candidates(conflict: Conflict) -> QuerySet[Account]:
+    """Return who may own ``conflict`` once acknowledged: active members of the CCO
+    team (superusers included) and active managers of its leading or affected silo,
+    by username."""
+    silos = [conflict.leader_silo_id, conflict.affected_silo_id]
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(groups__name=CCO_TEAM)
+            | Q(groups__name=SILO_MANAGERS, managed_silos__in=silos)
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+def conflict_comments(conflict: Conflict) -> QuerySet[ConflictComment]:
+    """Return ``conflict``'s comment thread, oldest first, with each author."""
+    return conflict.comments.select_related("author").order_by("created_at", "id")
+
+
+def with_overdue(rows: QuerySet[Conflict], today: dt.date) -> QuerySet[Conflict]:
+    """Annotate ``overdue``: still acknowledged after its due date."""
+    return rows.annotate(
+        overdue=ExpressionWrapper(
+            Q(status=Status.ACKNOWLEDGED, due_date__lt=today),
+            output_field=BooleanField(),
+        )
+    )
+
+
+def register_filter(data: QueryDict) -> ConflictRegisterFilterSet:
+    """Return the register's filters bound to ``data`` (a request's query), over the
+    whole register, most severe first, then by silo pair in value-chain order."""
+    rows = with_overdue(conflict_list(), timezone.localdate()).annotate(
+        rank=severity_rank()
+    )
+    return ConflictRegisterFilterSet(
+        data,
+        queryset=rows.order_by(
+            "rank", "leader_silo__position", "affected_silo__position", "id"
+        ),
+    )
+
+
+def register_page(data: QueryDict) -> dict[str, Any]:
+    """Return the register page: the filters, their errors, the page of conflicts
+    they select (``REGISTER_PAGE_SIZE`` rows, ``?page=``), the tabs and the query
+    the CSV link and the page links carry.
+
+    A filter value the form refuses lists no conflict: the page says what is wrong.
+    """
+    filterset = register_filter(data)
+    query = data.copy()
+    query.pop("page", None)
+    valid = filterset.is_valid()
+    page: Page | None = None
+    if valid:
+        page = Paginator(filterset.qs, REGISTER_PAGE_SIZE).get_page(data.get("page"))
+    statuses = set(data.getlist("status"))
+    tabs = []
+    for name, label, tab_statuses in REGISTER_TABS:
+        tab_query = query.copy()
+        tab_query.setlist("status", list(tab_statuses or ()))
+        tabs.append(
+            {
+                "name": name,
+                "label": label,
+                "query": tab_query.urlencode(),
+                "current": statuses == set(tab_statuses or ()),
+            }
+        )
+    return dict(
+        filter=filterset,
+        errors=filterset.errors if not valid else {},
+        page=page,
+        conflicts=list(page.object_list) if page is not None else [],
+        query=query.urlencode(),
+        tabs=tabs,
+    )
 
 
 def severity_rank() -> Case:
@@ -115,10 +227,22 @@ def report_page() -> dict[str, Any]:
         ),
     )
     counts = {
-        (row["leader_silo"], row["affected_silo"]): (row["total"], row["high"])
+        (row["leader_silo"], row["affected_silo"]): (
+            row["total"],
+            row["high"],
+            Severity.HIGH
+            if row["high"]
+            else Severity.MEDIUM
+            if row["medium"]
+            else Severity.LOW,
+        )
         for row in Conflict.objects.filter(status__in=WORKING, stale=False)
         .values("leader_silo", "affected_silo")
-        .annotate(total=Count("id"), high=Count("id", filter=Q(severity="high")))
+        .annotate(
+            total=Count("id"),
+            high=Count("id", filter=Q(severity=Severity.HIGH)),
+            medium=Count("id", filter=Q(severity=Severity.MEDIUM)),
+        )
     }
     silos = list(Silo.objects.order_by("position", "name"))
     return dict(
@@ -144,27 +268,35 @@ def conflict_page(conflict: Conflict) -> dict[str, Any]:
     )
     for goal in goals:
         goal.attainment_value = goal_attainment(goal)  # type: ignore[attr-defined]  # for the conflict page template; not a field
-    chart = charts.change_chart(
-        conflict.leader_kpi, conflict.affected_kpi, conflict.lag or 0
-    )
-    values = charts.values_chart(conflict.leader_kpi, conflict.affected_kpi)
+    values: dict[int, dict[dt.date, float]] = defaultdict(dict)
+    for kpi_id, period, value in Measurement.objects.filter(
+        kpi__in=[conflict.leader_kpi_id, conflict.affected_kpi_id]
+    ).values_list("kpi_id", "period", "value"):
+        values[kpi_id][period] = value
+    next_statuses = [
+        (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
+    ]
+    acknowledging = any(value == Status.ACKNOWLEDGED for value, _ in next_statuses)
     return dict(
         conflict=conflict,
-        sentence=evidence.describe(conflict),
-        chart=chart,
-        values_chart=values,
+        headline=evidence.headline(conflict),
+        verdict=evidence.verdict(conflict),
+        when=evidence.when(conflict),
+        q_words=evidence.format_q(conflict.q_value),
+        values_chart=charts.values_chart(conflict, values),
         unit_name=evidence.unit_of(conflict),
-        effect_rate=evidence.effect_rate(conflict),
+        overdue=conflict.is_overdue(timezone.localdate()),
         goals=goals,
-        transitions=conflict.transitions.select_related("user", "run"),
-        comments=conflict.comments.select_related("author"),
-        next_statuses=[
-            (value, ACTION_LABELS[value]) for value in TRANSITIONS[conflict.status]
-        ],
+        transitions=conflict.transitions.select_related("user", "run", "owner"),
+        comments=conflict_comments(conflict),
+        next_statuses=next_statuses,
+        owner_choices=(
+            list(conflict_owner_candidates(conflict)) if acknowledging else []
+        ),
     )
 
 
-def digest_open_conflicts(now: datetime) -> Section:
+def digest_open_conflicts(now: dt.datetime) -> Section:
     """The weekly digest's section: conflicts under review, counted by severity (one
     query). The digest goes to every subscriber, and a silo manager may not read other
     silos' conflicts (conflicts_visible_to): it names no pair."""

@@ -6,6 +6,11 @@ app_name = "conflicts"
 
 urlpatterns = [
     path("conflicts/", views.ConflictReportView.as_view(), name="report"),
+    path(
+        "conflicts/register/",
+        views.ConflictRegisterView.as_view(),
+        name="register",
+    ),
     path("conflicts.csv", views.ConflictCSVView.as_view(), name="csv"),
     path("conflicts/<int:pk>/", views.ConflictDetailView.as_view(), name="detail"),
 ]

@@ -1,4 +1,5 @@
-"""The CCO team's conflict report: web pages behind the login, for the CCO team only."""
+"""The conflict pages behind the login: the CCO team's report, register and its CSV,
+and each conflict's page for whoever may read it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views import View
@@ -15,14 +22,16 @@ from django.views.generic import TemplateView
 
 from conflicts import services
 from conflicts.api.serializers import REGISTER_COLUMNS
+from conflicts.forms import TransitionForm
 from conflicts.models import (
     Conflict,
     Status,
 )
 from conflicts.selectors import (
-    conflict_list,
     conflict_page,
     conflicts_visible_to,
+    register_filter,
+    register_page,
     report_page,
 )
 from core.csv import stream_csv
@@ -41,6 +50,21 @@ class ConflictReportView(CCOOnlyMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(report_page())
         return context
+
+
+class ConflictRegisterView(CCOOnlyMixin, TemplateView):
+    """The whole register, filtered (silo, severity, status, kind, text), with tabs for
+    the conflicts under review and the closed ones with their notes, and the CSV of
+    the filtered view. A filter value it cannot read is a 400 that says which."""
+
+    template_name = "conflicts/register.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        context = self.get_context_data(**kwargs)
+        context.update(register_page(request.GET))
+        return self.render_to_response(
+            context, status=400 if context["errors"] else 200
+        )
 
 
 class ConflictDetailView(LoginThenRoleMixin, TemplateView):
@@ -74,6 +98,8 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
         context["may_review"] = is_cco(self.request.user)
         context.update(
             note=kwargs.get("note", ""),
+            owner=kwargs.get("owner", ""),
+            due_date=kwargs.get("due_date", ""),
             errors=kwargs.get("errors", {}),
             comment=kwargs.get("comment", ""),
             comment_errors=kwargs.get("comment_errors", []),
@@ -85,18 +111,28 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
         conflict = self.get_conflict()
         if "comment" in request.POST:
             return self.comment(request, conflict)
+        form = TransitionForm(request.POST)
         status = request.POST.get("status", "")
-        note = request.POST.get("note", "")
         try:
+            if not form.is_valid():
+                raise ValidationError(
+                    {name: list(problems) for name, problems in form.errors.items()}
+                )
             services.conflict_transition(
                 conflict=conflict,
                 user=signed_in(request.user),
-                status=status,
-                note=note,
+                status=form.cleaned_data["status"],
+                note=form.cleaned_data["note"],
+                owner=form.cleaned_data["owner"],
+                due_date=form.cleaned_data["due_date"],
             )
         except ValidationError as error:
             context = self.get_context_data(
-                conflict=conflict, note=note, errors=error.message_dict
+                conflict=conflict,
+                note=request.POST.get("note", ""),
+                owner=request.POST.get("owner", ""),
+                due_date=request.POST.get("due_date", ""),
+                errors=error.message_dict,
             )
             return self.render_to_response(context, status=400)
         messages.success(
@@ -122,10 +158,21 @@ class ConflictDetailView(LoginThenRoleMixin, TemplateView):
 
 
 class ConflictCSVView(CCOOnlyMixin, View):
-    """The whole register as CSV (streamed; the same fields as the API)."""
+    """The register as CSV, filtered as the register page is (the same query), in
+    its order; streamed, with the API's fields and who owns it, by when, overdue."""
 
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        rows = conflict_list().order_by("id").iterator(chunk_size=2000)
+    def get(self, request: HttpRequest) -> HttpResponseBase:
+        filterset = register_filter(request.GET)
+        if not filterset.is_valid():
+            return HttpResponseBadRequest(
+                "The register cannot be filtered so: "
+                + " ".join(
+                    f"{name}: {' '.join(problems)}"
+                    for name, problems in filterset.errors.items()
+                ),
+                content_type="text/plain; charset=utf-8",
+            )
+        rows = filterset.qs.iterator(chunk_size=2000)
 
         def chunks() -> Iterator[list[list[Any]]]:
             for c in rows:
@@ -154,6 +201,10 @@ class ConflictCSVView(CCOOnlyMixin, View):
                         str(c.stale).lower(),
                         str(c.contradicted).lower(),
                         str(c.goal_at_risk).lower(),
+                        c.owner.get_username() if c.owner else "",
+                        c.due_date.isoformat() if c.due_date else "",
+                        # Annotated by conflicts.selectors.with_overdue.
+                        str(c.overdue).lower(),
                     ]
                 ]
 

@@ -67,19 +67,18 @@ class Current(TypedDict):
 
 
 def guardrails_with_current(
-    shared_goal_ids: Iterable[int],
+    shared_goal_ids: Iterable[int], through: dt.date | None = None
 ) -> list[WithAnnotations[Guardrail, Current]]:
     """Return the guardrails annotated with ``current``: the KPI's latest value inside
-    its shared goal's cycle (None when it has none yet)."""
-    latest = (
-        Measurement.objects.filter(
-            kpi=OuterRef("kpi"),
-            period__gte=OuterRef("shared_goal__cycle__start_date"),
-            period__lte=OuterRef("shared_goal__cycle__end_date"),
-        )
-        .order_by("-period")
-        .values("value")[:1]
+    its shared goal's cycle (None when it has none yet), up to ``through`` if given."""
+    in_cycle = Measurement.objects.filter(
+        kpi=OuterRef("kpi"),
+        period__gte=OuterRef("shared_goal__cycle__start_date"),
+        period__lte=OuterRef("shared_goal__cycle__end_date"),
     )
+    if through is not None:
+        in_cycle = in_cycle.filter(period__lte=through)
+    latest = in_cycle.order_by("-period").values("value")[:1]
     return list(
         Guardrail.objects.filter(shared_goal_id__in=list(shared_goal_ids))
         .select_related("kpi")
@@ -98,8 +97,15 @@ class Computed:
     guardrails: list[dict]
 
 
-def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
-    """Compute the progress of ``shared_goals`` (three queries in all)."""
+def compute(
+    shared_goals: list[SharedGoal],
+    day: dt.date | None = None,
+    through: dt.date | None = None,
+) -> list[Computed]:
+    """Compute the progress of ``shared_goals`` on ``day`` (today by default; the pace
+    of sum goals depends on it), from the periods up to ``through`` (all by default:
+    ``through`` rebuilds a past snapshot from the figures as they stood). Four queries
+    in all."""
     ids = [shared_goal.pk for shared_goal in shared_goals]
     contributions = list(
         Contribution.objects.filter(shared_goal_id__in=ids)
@@ -110,12 +116,16 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
         goal.pk: goal
         for goal in with_pace(
             goal_list_with_actuals(
-                Goal.objects.filter(pk__in={goal_id for _, goal_id, _ in contributions})
-            )
+                Goal.objects.filter(
+                    pk__in={goal_id for _, goal_id, _ in contributions}
+                ),
+                through=through,
+            ),
+            today=day,
         )
     }
     guardrails: dict[int, list[WithAnnotations[Guardrail, Current]]] = {}
-    for guardrail in guardrails_with_current(ids):
+    for guardrail in guardrails_with_current(ids, through=through):
         guardrails.setdefault(guardrail.shared_goal_id, []).append(guardrail)
     by_shared: dict[int, list[tuple[int, float]]] = {}
     for shared_id, goal_id, weight in contributions:
@@ -180,6 +190,28 @@ def compute(shared_goals: list[SharedGoal]) -> list[Computed]:
     return computed
 
 
+def snapshots(results: list[Computed], day: dt.date) -> list[SharedGoalSnapshot]:
+    """Return the (unsaved) snapshots of computed shared goals for ``day``."""
+    now = timezone.now()
+    return [
+        SharedGoalSnapshot(
+            shared_goal=item.shared_goal,
+            day=day,
+            progress=item.result.progress,
+            uncapped_progress=item.result.uncapped,
+            contributions_with_data=item.result.with_data,
+            contributions_total=item.result.total,
+            # jsonb holds no NaN or Infinity: what a job writes is finite.
+            per_silo=finite_json(item.result.per_silo),
+            contributions=finite_json(item.contributions),
+            guardrails=finite_json(item.guardrails),
+            guardrail_breached=bool(item.result.breached),
+            computed_at=now,
+        )
+        for item in results
+    ]
+
+
 def shared_goals_rollup(
     *,
     reason: str = RollupRun.Reason.SCHEDULE,
@@ -235,27 +267,10 @@ def _rollup_locked(
         demanded = requested_changes()
         shared_goals = open_shared_goals()
         say(f"Rolling up {len(shared_goals)} shared goals of open cycles for {day}.")
-        results = compute(shared_goals)
+        results = compute(shared_goals, day=day)
         before = breached_before([item.shared_goal.pk for item in results], day)
-        now = timezone.now()
         SharedGoalSnapshot.objects.bulk_create(
-            [
-                SharedGoalSnapshot(
-                    shared_goal=item.shared_goal,
-                    day=day,
-                    progress=item.result.progress,
-                    uncapped_progress=item.result.uncapped,
-                    contributions_with_data=item.result.with_data,
-                    contributions_total=item.result.total,
-                    # jsonb holds no NaN or Infinity: what a job writes is finite.
-                    per_silo=finite_json(item.result.per_silo),
-                    contributions=finite_json(item.contributions),
-                    guardrails=finite_json(item.guardrails),
-                    guardrail_breached=bool(item.result.breached),
-                    computed_at=now,
-                )
-                for item in results
-            ],
+            snapshots(results, day),
             update_conflicts=True,
             unique_fields=["shared_goal", "day"],
             update_fields=[

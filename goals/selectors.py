@@ -48,13 +48,16 @@ class Actual(TypedDict):
 
 def goal_list_with_actuals(
     queryset: QuerySet[Goal] | None = None,
+    through: dt.date | None = None,
 ) -> QuerySet[WithAnnotations[Goal, Actual]]:
     """Annotate goals with ``actual``: the KPI aggregated over the goal's periods, and
     ``latest``: the last of those periods with a value.
 
     The aggregation (sum, mean or last) is the KPI's own; the whole list costs one SQL
     query whatever its length. ``actual`` is None when no period has a value. Pass the
-    goals through :func:`with_pace` for their attainment, pace and status.
+    goals through :func:`with_pace` for their attainment, pace and status. ``through``
+    leaves out the periods after it (the figures as they stood then, for a past
+    snapshot).
     Stored values lie below 1e15 in magnitude (core.bounds), so neither PostgreSQL's
     SUM nor its AVG (which also sums squares) can overflow.
     """
@@ -64,6 +67,8 @@ def goal_list_with_actuals(
         period__gte=OuterRef("period_start"),
         period__lte=OuterRef("period_end"),
     )
+    if through is not None:
+        in_range = in_range.filter(period__lte=through)
     per_kpi = in_range.order_by().values("kpi")
     total = Subquery(per_kpi.annotate(total=Sum("value")).values("total")[:1])
     mean = Subquery(per_kpi.annotate(mean=Avg("value")).values("mean")[:1])

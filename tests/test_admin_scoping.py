@@ -375,6 +375,21 @@ def test_site_root_is_the_home_and_the_admins_view_site_leads_there(client, cco)
     assert signed_in.status_code == 200
     assert '<a href="/start/">View site</a>' in admin_index
     assert view_site.redirect_chain == [("/", 302)]
+    # One navigation: the admin's brand leads home, and the app's links are in its
+    # header, those the role may follow only.
+    assert '<div id="site-name"><a href="/">ducttape</a></div>' in admin_index
+    nav = admin_index.split('<nav aria-label="ducttape" class="app-navigation">')[1]
+    assert nav.split("</nav>")[0].startswith('<a href="/">Home</a> · ')
+    assert '<a href="/report/conflicts/">Conflict report</a>' in nav.split("</nav>")[0]
+
+
+def test_a_managers_admin_header_has_no_cco_pages(client, manager_a):
+    client.force_login(manager_a)
+
+    header = client.get("/admin/").content.decode().split("</header>")[0]
+
+    assert '<a href="/">Home</a>' in header
+    assert "/report/conflicts/" not in header
 
 
 @pytest.mark.parametrize(

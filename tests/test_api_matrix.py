@@ -221,8 +221,26 @@ MATRIX = {
     ("GET", "/api/v1/conflicts/{id}/"): ("/api/v1/conflicts/{conflict}/", None, READ),
     ("POST", "/api/v1/conflicts/{id}/transition/"): (
         "/api/v1/conflicts/{conflict}/transition/",
-        {"status": "acknowledged", "note": "Raised with both silo leads."},
+        {
+            "status": "acknowledged",
+            "note": "Raised with both silo leads.",
+            "owner": "manager_a",
+            "due_date": "2099-12-31",
+        },
         CCO_WRITE[200],
+    ),
+    # Comments: the CCO team and the managers of the conflict's two silos write, BI
+    # readers read. {conflict} is sales -> support (both managers' silos);
+    # {conflict_finance} is sales -> finance, none of manager_b's silos.
+    ("GET", "/api/v1/conflicts/{id}/comments/"): (
+        "/api/v1/conflicts/{conflict_finance}/comments/",
+        None,
+        (401, 200, 200, 404, 200, 200),
+    ),
+    ("POST", "/api/v1/conflicts/{id}/comments/"): (
+        "/api/v1/conflicts/{conflict_finance}/comments/",
+        {"body": "Finance sees the margin fall too."},
+        (401, 403, 201, 404, 201, 201),
     ),
     ("GET", "/api/v1/detection-runs/"): ("/api/v1/detection-runs/", None, READ),
     ("POST", "/api/v1/detection-runs/"): (
@@ -388,6 +406,11 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
     conflict = factories.ConflictFactory(
         leader_kpi=deals, affected_kpi=csat, link=link, last_run=run
     )
+    finance = factories.SiloFactory(slug="finance", name="Finance")
+    conflict_finance = factories.ConflictFactory(
+        leader_kpi=factories.KPIFactory(silo=silo_a, slug="discount"),
+        affected_kpi=factories.KPIFactory(silo=finance, slug="margin"),
+    )
     channel = Channel.objects.create(
         name="Ops webhook",
         kind="webhook",
@@ -426,6 +449,7 @@ def world(silo_a, silo_b, manager_a, manager_b, cco, reader, superuser):
             "aligning": aligning.pk,
             "signed": signed.pk,
             "conflict": conflict.pk,
+            "conflict_finance": conflict_finance.pk,
             "channel": channel.pk,
             "subscription": subscription.pk,
             "delivery": delivery.pk,
@@ -469,3 +493,36 @@ def test_operation_answers_each_role_as_the_matrix_says(world, operation, role):
     assert response.status_code == expected, response.content
     if expected >= 400 or operation[0] == "GET":
         assert database_fingerprint() == before
+
+
+CONFLICT_OPERATIONS = sorted(
+    op for op in MATRIX if op[1].startswith("/api/v1/conflicts/")
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "operation", CONFLICT_OPERATIONS, ids=lambda op: f"{op[0]} {op[1]}"
+)
+def test_an_account_without_a_role_is_refused_every_conflict_operation(
+    world, operation
+):
+    path, body, _ = MATRIX[operation]
+    token = Token.objects.create(user=factories.UserFactory(username="nobody"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    before = database_fingerprint()
+
+    response = api.generic(
+        operation[0],
+        fill(path, world["ids"]),
+        data=None if body is None else json.dumps(fill(body, world["ids"])),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 403, response.content
+    assert response.json() == {
+        "detail": "Your account has no ducttape role (BI readers, Silo managers, "
+        "CCO team)."
+    }
+    assert database_fingerprint() == before

@@ -193,7 +193,10 @@ def test_every_kind_of_page_works_under_both_policies(
     visit(page, f"{base}/report/conflicts/")
     expect(page.locator("table.heatmap tr")).to_have_count(5)
     visit(page, f"{base}/report/conflicts/{conflict.pk}/")
-    expect(page.locator("#change-chart polyline")).to_have_count(2)
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart("
+        "document.querySelector('#values-chart-figure canvas')) !== undefined"
+    )
     visit(page, f"{base}/report/cycles/{cycle.pk}/")
     expect(page.locator("#phase")).to_have_text("Aligning")
 

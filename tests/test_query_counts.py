@@ -13,7 +13,7 @@ from django.core import mail
 from django.utils import timezone
 
 from conflicts import services as conflict_services
-from conflicts.models import Conflict, ConflictTransition
+from conflicts.models import Conflict, ConflictComment, ConflictTransition
 from goals import rollups
 from goals.models import (
     Contribution,
@@ -44,14 +44,15 @@ class ListWorld:
     and a readiness answer, a goal on each KPI, a shared goal of both with a
     guardrail and a snapshot, a detection run, a conflict with a transition, a
     roll-up run, a channel with an event delivered to it and to a subscriber, another
-    user's subscription, and one more day of progress of the first shared goal.
-    Related rows differ from unit to unit, so that a relation a list forgot to join
+    user's subscription, one more day of progress of the first shared goal, and one
+    more comment on the first conflict. Related rows differ from unit to unit, so that a relation a list forgot to join
     costs one query per row here.
     """
 
     def __init__(self):
         self.units = 0
         self.first_shared_goal: SharedGoal | None = None
+        self.first_conflict: Conflict | None = None
 
     def add(self, units: int) -> None:
         for _ in range(units):
@@ -123,6 +124,12 @@ class ListWorld:
             to_status="acknowledged",
             note="seen",
             user=manager,
+        )
+        if self.first_conflict is None:
+            self.first_conflict = conflict
+        # Each unit's manager comments on the first conflict: its thread grows.
+        ConflictComment.objects.create(
+            conflict=self.first_conflict, author=manager, body=f"Comment {number}"
         )
         now = timezone.now()
         RollupRun.objects.create(
@@ -205,6 +212,9 @@ LIST_QUERIES = [
     # those silos, sign-offs (with silo and user): 7 prefetches.
     ("/api/v1/cycles/", "reader", 11, 1, 5),
     ("/api/v1/conflicts/", "reader", 4, 1, 5),
+    # The conflict (through the scoped queryset), then the thread's count and page
+    # with each author; the first conflict gains a comment per unit.
+    ("/api/v1/conflicts/{id}/comments/", "reader", 5, 1, 5),
     ("/api/v1/detection-runs/", "reader", 4, 1, 5),
     # CCO team only; the migration's default email channel is the extra row.
     ("/api/v1/notification-channels/", "cco", 4, 2, 6),
@@ -240,7 +250,12 @@ def test_a_list_makes_the_same_exact_queries_for_few_and_many_rows(
     # What notification-subscriptions/ lists: the caller's own.
     Subscription.objects.create(user=cco, events=["digest"])
     list_world.add(1)
-    url = path.replace("{id}", str(list_world.first_shared_goal.pk))
+    first = (
+        list_world.first_conflict
+        if path.startswith("/api/v1/conflicts/")
+        else list_world.first_shared_goal
+    )
+    url = path.replace("{id}", str(first.pk))
     as_token(api, user)
     # Whatever a first request of the process loads once must not be counted.
     assert api.get(url).status_code == 200

@@ -696,7 +696,7 @@ def test_the_conflict_register_is_read_only(world, method, path):
     assert fingerprint() == before
 
 
-def test_a_transition_changes_only_the_status_and_note(world):
+def test_a_transition_changes_only_the_status_note_owner_and_due_date(world):
     pk = world["ids"]["conflict"]
     before = conflict_state(pk)
     api = token_client(world["users"]["cco"])
@@ -706,6 +706,8 @@ def test_a_transition_changes_only_the_status_and_note(world):
         {
             "status": "acknowledged",
             "note": "Raised with both silo leads.",
+            "owner": "manager_a",
+            "due_date": "2099-12-31",
             "id": FOREIGN_ID,
             "kind": "declared",
             "severity": "low",
@@ -737,6 +739,8 @@ def test_a_transition_changes_only_the_status_and_note(world):
     assert changed == {
         "status",
         "note",
+        "owner_id",
+        "due_date",
         "status_changed_at",
         "status_changed_by_id",
         "updated_at",

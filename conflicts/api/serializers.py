@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conflicts.models import (
@@ -13,7 +16,11 @@ from conflicts.models import (
     Status,
 )
 from conflicts.services import runs
-from core.api.fields import StrictFloatField, StrictModelSerializer
+from core.api.fields import (
+    SafeSlugRelatedField,
+    StrictFloatField,
+    StrictModelSerializer,
+)
 from core.roles import Account
 from metrics import detection
 from metrics.models import KPI, ImpactLink, Silo
@@ -43,6 +50,9 @@ REGISTER_COLUMNS = [
     "stale",
     "contradicted",
     "goal_at_risk",
+    "owner",
+    "due_date",
+    "overdue",
 ]
 
 
@@ -78,6 +88,12 @@ class ConflictSerializer(serializers.ModelSerializer):
     declared_link: serializers.PrimaryKeyRelatedField[ImpactLink] = (
         serializers.PrimaryKeyRelatedField(source="link", read_only=True)
     )
+    owner: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    overdue = serializers.SerializerMethodField(
+        help_text="Still acknowledged after its due date."
+    )
 
     class Meta:
         model = Conflict
@@ -90,6 +106,10 @@ class ConflictSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_overdue(self, conflict: Conflict) -> bool:
+        return conflict.is_overdue(timezone.localdate())
+
 
 class ConflictCommentSerializer(serializers.ModelSerializer):
     author: serializers.SlugRelatedField[Account] = serializers.SlugRelatedField(
@@ -98,7 +118,19 @@ class ConflictCommentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConflictComment
-        fields = ["author", "body", "created_at"]
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = fields
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    """The body of a new comment; conflicts.services.conflict_comment_create says
+    what is wrong with its text (empty, too long, a NUL), as on the page."""
+
+    body = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The comment: 1 to 4000 characters, no NUL.",
+    )
 
 
 class ConflictDetailSerializer(ConflictSerializer):
@@ -111,10 +143,25 @@ class ConflictDetailSerializer(ConflictSerializer):
 
 
 class TransitionSerializer(serializers.Serializer):
-    """The body of a workflow step: the new status and the reason for it."""
+    """The body of a workflow step: the new status and the reason for it; when
+    acknowledging, who follows it up and by when (both required then)."""
 
     status = serializers.ChoiceField(choices=Status.choices)
     note = serializers.CharField(max_length=5000, trim_whitespace=True)
+    owner: serializers.SlugRelatedField[Account] = SafeSlugRelatedField(
+        slug_field="username",
+        queryset=Account.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Username of who follows the conflict up: a member of the CCO team "
+        "or a manager of one of its two silos. Required when acknowledging.",
+    )
+    due_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="When the owner reports back (YYYY-MM-DD, today or later). "
+        "Required when acknowledging.",
+    )
 
 
 class DetectionRunSerializer(StrictModelSerializer):

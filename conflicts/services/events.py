@@ -55,7 +55,12 @@ def _loaded(ids: list[int]) -> list[Conflict]:
     return list(
         Conflict.objects.filter(pk__in=ids)
         .select_related(
-            "leader_kpi", "affected_kpi", "leader_silo", "affected_silo", "last_run"
+            "leader_kpi",
+            "affected_kpi",
+            "leader_silo",
+            "affected_silo",
+            "last_run",
+            "owner",
         )
         .order_by("pk")
     )
@@ -92,7 +97,8 @@ def run_events_dispatch(
 def status_event_dispatch(
     *, conflict: Conflict, from_status: str, user: Any, note: str, transition_id: int
 ) -> None:
-    """Dispatch conflict.status_changed for one step of the review workflow."""
+    """Dispatch conflict.status_changed for one step of the review workflow, with
+    who owns the conflict and by when (set on acknowledging)."""
     conflict = _loaded([conflict.pk])[0]
     _dispatch(
         conflict,
@@ -103,6 +109,8 @@ def status_event_dispatch(
         to_status=conflict.status,
         changed_by=str(user),
         note=note,
+        owner=conflict.owner.get_username() if conflict.owner else None,
+        due_date=conflict.due_date.isoformat() if conflict.due_date else None,
     )
 
 

@@ -3,6 +3,8 @@ CCO team and both silos' managers comment on it."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +18,7 @@ from conflicts.models import (
     ConflictTransition,
     Status,
 )
-from conflicts.selectors import conflicts_visible_to
+from conflicts.selectors import conflict_owner_candidates, conflicts_visible_to
 from conflicts.services.events import status_event_dispatch
 from conflicts.services.register import REGISTER_LOCK
 from core.roles import Account, is_cco, is_silo_manager
@@ -27,18 +29,35 @@ MAX_NOTE_LENGTH = 5000
 
 
 def conflict_transition(
-    *, conflict: Conflict, user: Account, status: str, note: str
+    *,
+    conflict: Conflict,
+    user: Account,
+    status: str,
+    note: str,
+    owner: Account | None = None,
+    due_date: dt.date | None = None,
 ) -> Conflict:
     """Move ``conflict`` along the review workflow, recording who, when and why.
 
+    Acknowledging names who follows the conflict up (``owner``: a member of the CCO
+    team or a manager of one of its two silos) and by when (``due_date``, today or
+    later); the other steps keep the owner and due date as they are.
+
     Raise ValidationError naming the problem: an unknown status, a step the workflow
-    does not allow from the current status, or an empty note.
+    does not allow from the current status, an empty note, or an owner or due date
+    missing or not allowed.
     """
     note = (note or "").strip()
     errors: dict[str, str] = {}
     if status not in Status.values:
         errors["status"] = (
             f"Unknown status {status!r}; choose one of: {', '.join(Status.values)}."
+        )
+    if status == Status.ACKNOWLEDGED:
+        errors.update(_assignment_errors(conflict, owner, due_date))
+    elif owner is not None or due_date is not None:
+        errors["owner" if owner is not None else "due_date"] = (
+            "An owner and a due date are set when acknowledging, not on this step."
         )
     if not note:
         errors["note"] = "A note is required: say why the status changes."
@@ -74,7 +93,12 @@ def conflict_transition(
             to_status=status,
             note=note,
             user=user,
+            owner=owner,
+            due_date=due_date,
         )
+        if status == Status.ACKNOWLEDGED:
+            conflict.owner = owner
+            conflict.due_date = due_date
         conflict.status = status
         conflict.note = note
         conflict.status_changed_at = now
@@ -93,6 +117,31 @@ def conflict_transition(
             transition_id=transition.pk,
         )
     return conflict
+
+
+def _assignment_errors(
+    conflict: Conflict, owner: Account | None, due_date: dt.date | None
+) -> dict[str, str]:
+    """What is wrong with the owner and due date of an acknowledgement, by field."""
+    errors: dict[str, str] = {}
+    if owner is None:
+        errors["owner"] = (
+            "Name an owner: who follows the conflict up (the CCO team or a manager of "
+            "one of its two silos)."
+        )
+    elif not conflict_owner_candidates(conflict).filter(pk=owner.pk).exists():
+        errors["owner"] = (
+            f"{owner.get_username()} cannot own this conflict: choose a member of the "
+            "CCO team or a manager of "
+            f"{conflict.leader_silo.name} or {conflict.affected_silo.name}."
+        )
+    if due_date is None:
+        errors["due_date"] = "Set a due date: when the owner reports back."
+    elif due_date < timezone.localdate():
+        errors["due_date"] = (
+            f"The due date {due_date.isoformat()} has passed: choose today or later."
+        )
+    return errors
 
 
 def conflict_comment_create(

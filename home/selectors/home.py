@@ -318,6 +318,8 @@ def conflict_pairs(working: QuerySet[Conflict]) -> list[dict[str, Any]]:
             "affected_silo_id",
             leader=F("leader_silo__name"),
             affected=F("affected_silo__name"),
+            leader_slug=F("leader_silo__slug"),
+            affected_slug=F("affected_silo__slug"),
             leader_position=F("leader_silo__position"),
             affected_position=F("affected_silo__position"),
         )

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from cycles.models import Cycle
-from goals.models import Contribution, Goal, Guardrail, SharedGoal
+from goals import rollups
+from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
 from metrics.models import KPI, ImpactLink, Measurement, Silo
+from metrics.periods import next_period
 from planning.demo.data import (
     CCO_USERNAME,
     CYCLES,
@@ -371,6 +373,31 @@ def _seed_plan(
         )
 
 
+def _seed_rollup_history(report: SeedReport, cycle: Cycle) -> None:
+    """A snapshot of the cycle's shared goals at the end of each month with figures,
+    each computed from the figures of the months up to it (the real roll-up's
+    arithmetic, read as of that day), so that the pages show a progress trend. Only
+    missing snapshots are written: a second seed changes nothing."""
+    counts = report.steps.setdefault("Roll-up history", StepCounts())
+    shared_goals = list(SharedGoal.objects.filter(cycle=cycle).select_related("cycle"))
+    month = max(cycle.start_date, FIRST_PERIOD)
+    while month <= LAST_PERIOD:
+        following = next_period(month, "monthly")
+        day = following - dt.timedelta(days=1)
+        have = set(
+            SharedGoalSnapshot.objects.filter(
+                shared_goal__in=shared_goals, day=day
+            ).values_list("shared_goal_id", flat=True)
+        )
+        missing = [goal for goal in shared_goals if goal.pk not in have]
+        counts.unchanged += len(shared_goals) - len(missing)
+        if missing:
+            results = rollups.compute(missing, day=day, through=month)
+            SharedGoalSnapshot.objects.bulk_create(rollups.snapshots(results, day))
+            counts.created += len(missing)
+        month = following
+
+
 def demo_seed(
     *, stdout_progress: Callable[[str], None] = lambda message: None
 ) -> SeedReport:
@@ -409,5 +436,7 @@ def demo_seed(
         _seed_shared_goals(report, planned, goals, users)
         announce()
         _seed_plan(report, planned, silos, users)
+        announce()
+        _seed_rollup_history(report, planned)
         announce()
     return report

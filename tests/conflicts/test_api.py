@@ -121,21 +121,36 @@ def test_bad_filter_values_are_400_naming_the_filter(api, reader, query):
     assert list(response.json()) == [query.split("=")[0]]
 
 
-def test_transition_by_the_cco_team_records_the_step(api, cco, conflict):
+def test_transition_by_the_cco_team_records_the_step(api, cco, manager_b, conflict):
     api.force_authenticate(cco)
 
     response = api.post(
         f"/api/v1/conflicts/{conflict.pk}/transition/",
-        {"status": "acknowledged", "note": "Raised in the planning meeting."},
+        {
+            "status": "acknowledged",
+            "note": "Raised in the planning meeting.",
+            "owner": "manager_b",
+            "due_date": "2099-12-31",
+        },
         format="json",
     )
 
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["note"], body["status_changed_by"]) == (
+    assert (
+        body["status"],
+        body["note"],
+        body["status_changed_by"],
+        body["owner"],
+        body["due_date"],
+        body["overdue"],
+    ) == (
         "acknowledged",
         "Raised in the planning meeting.",
         "cco",
+        "manager_b",
+        "2099-12-31",
+        False,
     )
     assert [
         (t["from_status"], t["to_status"], t["user"]) for t in body["transitions"]

@@ -18,6 +18,15 @@ from tests.conflicts.company import Company, standard_company
 
 pytestmark = pytest.mark.django_db
 
+#: A due date that never passes, for the steps that acknowledge.
+DUE = dt.date(2099, 12, 31)
+
+
+def assign(status, owner):
+    """The owner and due date a step to ``status`` needs (acknowledging only)."""
+    return {"owner": owner, "due_date": DUE} if status == "acknowledged" else {}
+
+
 #: What a run read, as detection_run_finish takes it (no KPI left untested, no drivers).
 SUMMARY = {"kpis": 2, "measurements": 80, "untested": [], "drivers": []}
 
@@ -296,7 +305,12 @@ def test_workflow_steps_record_user_time_and_note(pair, cco):
     conflict = Conflict.objects.get()
 
     services.conflict_transition(
-        conflict=conflict, user=cco, status="acknowledged", note="  Raised with both.  "
+        conflict=conflict,
+        user=cco,
+        status="acknowledged",
+        note="  Raised with both.  ",
+        owner=cco,
+        due_date=DUE,
     )
     services.conflict_transition(
         conflict=conflict,
@@ -311,18 +325,22 @@ def test_workflow_steps_record_user_time_and_note(pair, cco):
     assert conflict.status_changed_by == cco
     assert conflict.closed_correlation == -0.7
     assert conflict.closed_severity == conflict.severity
+    # Closing keeps who owned it and by when.
+    assert (conflict.owner, conflict.due_date) == (cco, DUE)
     steps = list(
         ConflictTransition.objects.values_list(
-            "from_status", "to_status", "note", "user"
+            "from_status", "to_status", "note", "user", "owner", "due_date"
         )
     )
     assert steps == [
-        ("open", "acknowledged", "Raised with both.", cco.pk),
+        ("open", "acknowledged", "Raised with both.", cco.pk, cco.pk, DUE),
         (
             "acknowledged",
             "accepted_tradeoff",
             "Growth first this year; Support gets two more agents.",
             cco.pk,
+            None,
+            None,
         ),
     ]
     assert all(t.created_at for t in ConflictTransition.objects.all())
@@ -365,13 +383,13 @@ def test_invalid_steps_are_refused_with_the_reason(
     conflict = Conflict.objects.get()
     for step in path:
         services.conflict_transition(
-            conflict=conflict, user=cco, status=step, note="ok"
+            conflict=conflict, user=cco, status=step, note="ok", **assign(step, cco)
         )
     before = ConflictTransition.objects.count()
 
     with pytest.raises(ValidationError) as refused:
         services.conflict_transition(
-            conflict=conflict, user=cco, status=status, note=note
+            conflict=conflict, user=cco, status=status, note=note, **assign(status, cco)
         )
 
     assert message in refused.value.message_dict[field][0]
@@ -380,7 +398,12 @@ def test_invalid_steps_are_refused_with_the_reason(
 
 def close(conflict, user, status="dismissed"):
     services.conflict_transition(
-        conflict=conflict, user=user, status="acknowledged", note="Seen."
+        conflict=conflict,
+        user=user,
+        status="acknowledged",
+        note="Seen.",
+        owner=user,
+        due_date=DUE,
     )
     services.conflict_transition(
         conflict=conflict, user=user, status=status, note="Not ours."
@@ -730,7 +753,12 @@ def test_a_note_with_nul_or_too_long_is_refused(pair, cco, note, message):
 
     with pytest.raises(ValidationError) as refused:
         services.conflict_transition(
-            conflict=conflict, user=cco, status="acknowledged", note=note
+            conflict=conflict,
+            user=cco,
+            status="acknowledged",
+            note=note,
+            owner=cco,
+            due_date=DUE,
         )
 
     assert refused.value.message_dict == {"note": [message]}
@@ -746,7 +774,12 @@ def test_a_goal_change_never_reopens_a_closed_conflict_but_the_next_run_alerts(
     conflict = Conflict.objects.get()
     assert conflict.severity == "medium"
     services.conflict_transition(
-        conflict=conflict, user=cco, status="acknowledged", note="Seen."
+        conflict=conflict,
+        user=cco,
+        status="acknowledged",
+        note="Seen.",
+        owner=cco,
+        due_date=DUE,
     )
 
     # Support's manager adds a goal on the backlog: the conflict becomes high at once

@@ -2,6 +2,7 @@
 tests/test_browser.py)."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -211,17 +212,17 @@ def test_conflict_page_shows_evidence_link_goals_and_buttons(client, world, cco)
     response = client.get(f"/report/conflicts/{conflict.pk}/")
 
     assert response.status_code == 200
-    assert response.context["sentence"] == (
-        "When Sales' discount improves, Finance's gross margin worsens 3 months "
-        "later: r = -0.42, q = 0.012, over 36 months."
+    # The headline says what happens in words; r and q are explained aside.
+    assert response.context["headline"] == (
+        "When Sales' discount improves, Finance's gross margin worsens 3 months later."
     )
     page = response.content.decode()
     assert "Discounts come straight out of margin." in page
     assert [g.kpi.key for g in response.context["goals"]] == ["finance.margin"]
     assert response.context["next_statuses"] == [("acknowledged", "Acknowledge")]
     # No measurements: no chart, and the page says why.
-    assert response.context["chart"] is None
-    assert "too few paired changes" in page
+    assert response.context["values_chart"] is None
+    assert "No chart: each KPI needs at least two stored values." in page
 
 
 def test_transition_through_the_page_redirects_and_records(client, world, cco):
@@ -230,18 +231,27 @@ def test_transition_through_the_page_redirects_and_records(client, world, cco):
 
     response = client.post(
         f"/report/conflicts/{conflict.pk}/",
-        {"status": "acknowledged", "note": "On the agenda."},
+        {
+            "status": "acknowledged",
+            "note": "On the agenda.",
+            "owner": "cco",
+            "due_date": "2099-12-31",
+        },
     )
 
     assert response.status_code == 302
     assert response["Location"] == f"/report/conflicts/{conflict.pk}/"
     step = ConflictTransition.objects.get()
-    assert (step.conflict, step.to_status, step.note, step.user) == (
-        conflict,
-        "acknowledged",
-        "On the agenda.",
-        cco,
-    )
+    assert (
+        step.conflict,
+        step.to_status,
+        step.note,
+        step.user,
+        step.owner,
+        step.due_date,
+    ) == (conflict, "acknowledged", "On the agenda.", cco, cco, dt.date(2099, 12, 31))
+    conflict.refresh_from_db()
+    assert (conflict.owner, conflict.due_date) == (cco, dt.date(2099, 12, 31))
 
 
 @pytest.mark.parametrize(

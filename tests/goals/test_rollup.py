@@ -192,11 +192,11 @@ def test_two_rollups_at_once_do_the_work_once(silo_a, silo_b, monkeypatch):
     real_compute = rollups.compute
     computing, release = threading.Event(), threading.Event()
 
-    def held_compute(shared_goals):
+    def held_compute(shared_goals, **when):
         # The first run holds the lock here until the second one has come and gone.
         computing.set()
         assert release.wait(timeout=30)
-        return real_compute(shared_goals)
+        return real_compute(shared_goals, **when)
 
     monkeypatch.setattr(rollups, "compute", held_compute)
     statuses = []
@@ -311,9 +311,9 @@ def test_a_change_committed_during_a_rollup_is_not_marked_covered(world):
     # runs leaves the demand ahead, so the catch-up runs again.
     real_compute = rollups.compute
 
-    def compute_while_an_upload_commits(shared_goals):
+    def compute_while_an_upload_commits(shared_goals, **when):
         rollups.rollup_demand()
-        return real_compute(shared_goals)
+        return real_compute(shared_goals, **when)
 
     rollups.shared_goals_rollup(day=DAY)
     rollups.compute = compute_while_an_upload_commits

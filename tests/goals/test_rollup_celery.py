@@ -84,11 +84,11 @@ def test_a_rollup_while_the_worker_runs_one_is_skipped(
     real_compute = rollups.compute
     computing, release = threading.Event(), threading.Event()
 
-    def held_compute(shared_goals):
+    def held_compute(shared_goals, **when):
         # The worker (a thread of this process) holds the lock here until released.
         computing.set()
         assert release.wait(timeout=30)
-        return real_compute(shared_goals)
+        return real_compute(shared_goals, **when)
 
     monkeypatch.setattr(rollups, "compute", held_compute)
     result = tasks.rollup_shared_goals_task.delay("schedule")

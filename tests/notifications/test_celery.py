@@ -132,7 +132,12 @@ def test_a_failing_channel_never_fails_the_request_that_caused_the_event(worker)
 
     response = api.post(
         f"/api/v1/conflicts/{conflict.pk}/transition/",
-        {"status": "acknowledged", "note": "Seen."},
+        {
+            "status": "acknowledged",
+            "note": "Seen.",
+            "owner": cco.username,
+            "due_date": "2099-12-31",
+        },
         format="json",
     )
     drained()

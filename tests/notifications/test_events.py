@@ -86,18 +86,26 @@ def test_a_workflow_step_dispatches_conflict_status_changed(cco):
     conflict = factories.ConflictFactory()
 
     conflict_services.conflict_transition(
-        conflict=conflict, user=cco, status="acknowledged", note="Seen, on it."
+        conflict=conflict,
+        user=cco,
+        status="acknowledged",
+        note="Seen, on it.",
+        owner=cco,
+        due_date=dt.date(2099, 12, 31),
     )
 
     (event,) = events("conflict.status_changed")
     assert event.title.endswith(": open → acknowledged")
     assert {
-        k: event.data[k] for k in ("from_status", "to_status", "changed_by", "note")
+        k: event.data[k]
+        for k in ("from_status", "to_status", "changed_by", "note", "owner", "due_date")
     } == {
         "from_status": "open",
         "to_status": "acknowledged",
         "changed_by": "cco",
         "note": "Seen, on it.",
+        "owner": "cco",
+        "due_date": "2099-12-31",
     }
     assert event.silo_ids == sorted(
         [conflict.leader_silo_id, conflict.affected_silo_id]

@@ -15,7 +15,7 @@ from django.db.models import Max, Sum
 
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from cycles.models import Cycle
-from goals.models import Contribution, Goal, Guardrail, SharedGoal
+from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
 from metrics.models import KPI, ImpactLink, Measurement, Silo
 from planning import readiness
 from planning.models import (
@@ -316,6 +316,21 @@ def test_seed_demo_creates_the_demo_company():
     assert counts["Measurements"] == (1104, 0, 0)
     assert counts["measurements of Customer Support"] == (192, 0, 0)
     assert counts["Goals"] == (12, 0, 0)
+    # Two shared goals, a snapshot at each month's end from January to October 2026
+    # (the last month with figures), each from the figures up to that month: a trend.
+    assert counts["Roll-up history"] == (20, 0, 0)
+    days = sorted(set(SharedGoalSnapshot.objects.values_list("day", flat=True)))
+    assert (days[0], days[-1], len(days)) == (
+        dt.date(2026, 1, 31),
+        dt.date(2026, 10, 31),
+        10,
+    )
+    trend = list(
+        SharedGoalSnapshot.objects.filter(shared_goal__name="Profitable growth")
+        .order_by("day")
+        .values_list("progress", flat=True)
+    )
+    assert len(set(trend)) > 1, trend
     assert "http://127.0.0.1:8000/admin/" in output
     for username in users:
         assert re.search(rf"^\s+{username}\s+{PASSWORD}\s+\S", output, re.MULTILINE)
@@ -332,8 +347,9 @@ def test_seed_demo_twice_changes_nothing_the_second_time():
     assert before["goals.HistoricalGoal count"] == 12
     assert before["metrics.HistoricalSilo count"] == 6 + 6  # + a manager added to each
     counts = step_counts(second_output)
-    # 18 steps, and a line per silo while measurements are written.
-    assert len(counts) == len(step_counts(first_output)) == 18 + 6
+    # 19 steps, and a line per silo while measurements are written.
+    assert len(counts) == len(step_counts(first_output)) == 19 + 6
+    assert counts["Roll-up history"] == (0, 0, 20)
     assert all(created == updated == 0 for created, updated, _ in counts.values())
     assert counts["Measurements"] == (0, 0, 1104)
     assert "Nothing to do: the demo data was already in place." in second_output
