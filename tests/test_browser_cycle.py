@@ -135,6 +135,9 @@ def test_the_demo_cycle_goes_from_aligning_to_committed_through_the_pages(
         page.locator(f'#blockers a[href="/report/conflicts/{conflict.pk}/"]').click()
         expect(page).to_have_url(f"{live_server.url}/report/conflicts/{conflict.pk}/")
         page.fill("#note", "Seen in the planning meeting.")
+        # Acknowledging gives the conflict an owner and a due date.
+        page.select_option("#owner", "cco")
+        page.fill("#due_date", "2099-03-31")
         page.click("#workflow button[value=acknowledged]")
         page.fill("#note", "Accepted for FY2026: both silos plan for it.")
         page.click("#workflow button[value=accepted_tradeoff]")
