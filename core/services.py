@@ -4,6 +4,7 @@ Every write validates the whole object (``full_clean``: field rules, model rules
 constraints) before saving, and records the acting user on the simple-history row.
 """
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import models, transaction
@@ -50,3 +51,23 @@ def recorded_delete(*, instance: models.Model, user: User) -> None:
     """
     set_history_user(instance, user)
     instance.delete()
+
+
+class _TrialRollback(Exception):
+    """Raised inside :func:`trial_write` to roll its transaction back."""
+
+
+def trial_write(write: Callable[[], object]) -> None:
+    """Run ``write`` in a transaction and roll it back, whatever it did.
+
+    A confirmation step asks before a write that has consequences: running the write
+    first tells it whether the write would succeed (its ValidationError propagates),
+    with the write's own rules and nothing else to keep in step. Callbacks it
+    registered with ``transaction.on_commit`` (events, tasks) are dropped with it.
+    """
+    try:
+        with transaction.atomic():
+            write()
+            raise _TrialRollback
+    except _TrialRollback:
+        pass

@@ -1,30 +1,40 @@
 """Writes of planning cycles: dates and participants, the phase workflow with its
 commit gate, sign-offs, and the readiness answers."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 
-from core.roles import User
+from core.roles import User, is_cco
 from core.services import (
     recorded_delete,
     set_change_reason,
     set_history_user,
     validated_save,
 )
-from cycles.models import Cycle, Phase, cycle_is_locked, locked_message
+from cycles.models import (
+    Cycle,
+    Phase,
+    cycle_is_locked,
+    locked_message,
+)
 from metrics.models import Silo
 from metrics.selectors import silo_ids_managed_by
 from planning.events import cycle_phase_event_dispatch
 from planning.models import (
     FORWARD,
     REOPEN,
+    FundingAllocation,
+    Priority,
     ReadinessAnswer,
+    Responsibility,
     SignOff,
     budget_problem,
 )
 from planning.selectors import Blocker, commit_blockers, sign_off_is_current
+
+ModelT = TypeVar("ModelT", bound=models.Model)
 
 
 def cycle_save(
@@ -250,3 +260,131 @@ def readiness_answers_save(
                 )
             )
     return saved
+
+
+# --- The plan: priorities, RACI and funding ---------------------------------------------
+
+
+def _check_plan_editor(user: User) -> None:
+    """Refuse anyone but the CCO team: the ranked plan is theirs to write."""
+    if not is_cco(user):
+        raise PermissionDenied(
+            "Only the CCO team changes the cycle's priorities, RACI and funding."
+        )
+
+
+def _budget_guarded_save(instance: ModelT, *, user: User, **fields: Any) -> ModelT:
+    """Save through :func:`validated_save`, turning the database's budget trigger (two
+    people allocating at once) into a ValidationError on the amount."""
+    try:
+        with transaction.atomic():
+            return validated_save(instance=instance, user=user, **fields)
+    except IntegrityError as error:
+        if "exceeds its budget" not in str(error):
+            raise
+        raise ValidationError(
+            {
+                "amount": "Another change took the cycle's funding over its budget "
+                "in the meantime; nothing was saved. Check the allocations and try "
+                "again."
+            }
+        ) from error
+
+
+def _plan_cycle(cycle_id: int) -> Cycle:
+    """Lock the cycle's row, as commits and sign-offs do, and return it as stored: no
+    plan change slips past the commit gate, and the lock check sees the phase now."""
+    return Cycle.objects.select_for_update().get(pk=cycle_id)
+
+
+def priority_save(
+    *, user: User, cycle: Cycle, priority: Priority | None = None, **fields: Any
+) -> Priority:
+    """Create a priority of ``cycle``, or update ``priority``, from ``fields`` (title,
+    description, rank, accountable_silo), validated in full. The CCO team only; a
+    committed or closed cycle's priorities are locked."""
+    _check_plan_editor(user)
+    if priority is not None and priority.cycle_id != cycle.pk:
+        raise ValidationError({"cycle": "This priority belongs to another cycle."})
+    with transaction.atomic():
+        return validated_save(
+            instance=priority or Priority(),
+            user=user,
+            cycle=_plan_cycle(cycle.pk),
+            **fields,
+        )
+
+
+def priority_delete(*, user: User, priority: Priority) -> None:
+    """Delete ``priority`` with its RACI roles and funding (each deletion in history)."""
+    _check_plan_editor(user)
+    with transaction.atomic():
+        cycle = _plan_cycle(priority.cycle_id)
+        if cycle_is_locked(cycle):
+            raise ValidationError({"cycle": locked_message(cycle, "priorities")})
+        for part in [*priority.responsibilities.all(), *priority.allocations.all()]:
+            recorded_delete(instance=part, user=user)
+        recorded_delete(instance=priority, user=user)
+
+
+def responsibility_save(
+    *,
+    user: User,
+    priority: Priority,
+    responsibility: Responsibility | None = None,
+    **fields: Any,
+) -> Responsibility:
+    """Give a silo a RACI role on ``priority``, or change ``responsibility`` (silo,
+    role). The CCO team only; locked with the cycle."""
+    _check_plan_editor(user)
+    with transaction.atomic():
+        priority.cycle = _plan_cycle(priority.cycle_id)
+        return validated_save(
+            instance=responsibility or Responsibility(),
+            user=user,
+            priority=priority,
+            **fields,
+        )
+
+
+def responsibility_delete(*, user: User, responsibility: Responsibility) -> None:
+    """Take a silo's RACI role off its priority."""
+    _check_plan_editor(user)
+    with transaction.atomic():
+        cycle = _plan_cycle(responsibility.priority.cycle_id)
+        if cycle_is_locked(cycle):
+            raise ValidationError({"cycle": locked_message(cycle, "responsibilities")})
+        recorded_delete(instance=responsibility, user=user)
+
+
+def funding_allocation_save(
+    *,
+    user: User,
+    priority: Priority,
+    allocation: FundingAllocation | None = None,
+    **fields: Any,
+) -> FundingAllocation:
+    """Fund a silo for ``priority``, or change ``allocation`` (silo, amount), within
+    the cycle's budget (the model's rule, and the database trigger's when two people
+    allocate at once). The CCO team only; locked with the cycle."""
+    _check_plan_editor(user)
+    with transaction.atomic():
+        priority.cycle = _plan_cycle(priority.cycle_id)
+        return _budget_guarded_save(
+            allocation or FundingAllocation(),
+            user=user,
+            priority=priority,
+            **fields,
+        )
+
+
+def funding_allocation_delete(*, user: User, allocation: FundingAllocation) -> None:
+    """Remove a silo's funding for a priority."""
+    _check_plan_editor(user)
+    with transaction.atomic():
+        cycle = _plan_cycle(allocation.priority.cycle_id)
+        if cycle_is_locked(cycle):
+            raise ValidationError(
+                {"cycle": locked_message(cycle, "funding allocations")}
+            )
+        recorded_delete(instance=allocation, user=user)

@@ -44,4 +44,14 @@ def assert_no_sideways_scroll(page: Page) -> None:
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, window.innerWidth]"
     )
-    assert widths[0] <= widths[1], f"{page.url}: {widths[0]} px wide in {widths[1]} px"
+    if widths[0] > widths[1]:
+        wide = page.evaluate(
+            "(width) => [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > width + 1)"
+            ".slice(0, 8).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' +"
+            " e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+            widths[1],
+        )
+        raise AssertionError(
+            f"{page.url}: {widths[0]} px wide in {widths[1]} px; too wide: {wide}"
+        )

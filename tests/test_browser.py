@@ -360,11 +360,17 @@ def test_cycle_page_for_the_cco_team_and_a_manager_signing_off(
     page.goto(f"{base_url}/report/cycles/{cycle.pk}/")
     expect(page.locator("#phase")).to_have_text("Aligning")
     expect(page.locator("#blockers li")).to_have_text(
-        ["Sales has not signed off.", "Support has not signed off."]
+        [
+            "Sales has not signed off. Sales' managers (manager_a) can sign off here.",
+            "Support has not signed off. Support's managers (manager_b) can sign off "
+            "here.",
+        ]
     )
     expect(page.locator("#move")).to_be_disabled()
     expect(page.locator("#shared-goals .progress")).to_have_text(["87%"])
-    expect(page.locator("#shared-goals svg.trend polyline")).to_have_count(1)
+    # The trend: a chart of the charting library, with its values as a table.
+    expect(page.locator("#shared-goals canvas[data-chart]")).to_have_count(1)
+    expect(page.locator("#shared-goals .chart-table tbody tr")).to_have_count(2)
     save_screenshot(page, "cycle-page-cco.png")
 
     page.context.clear_cookies()

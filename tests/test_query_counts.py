@@ -475,3 +475,77 @@ def test_a_delivery_attempt_makes_the_same_queries_whatever_the_log_holds(
         assert len(receiver.requests) == 1
     else:
         assert [message.to for message in mail.outbox] == [["ops@example.com"]]
+
+
+def cycle_page_world(size: int) -> dict:
+    """A cycle with ``size`` of each row its page lists: participating silos with a
+    manager, a goal and a sign-off each, priorities with a RACI role and funding, open
+    conflicts between the goals' KPIs, and shared goals with two days of progress."""
+    cycle = factories.CycleFactory(name="FY2027", phase="aligning")
+    manager = None
+    goals = []
+    for number in range(size):
+        silo = factories.SiloFactory()
+        manager = factories.silo_manager(silo)
+        cycle.silos.add(silo)
+        kpi = factories.KPIFactory(silo=silo)
+        factories.MeasurementFactory(kpi=kpi, period=dt.date(2027, 1, 1), value=5.0)
+        goals.append(factories.GoalFactory(cycle=cycle, kpi=kpi, owner=manager))
+        priority = factories.PriorityFactory(
+            cycle=cycle, rank=number + 1, accountable_silo=silo
+        )
+        Responsibility.objects.create(priority=priority, silo=silo, role="responsible")
+        FundingAllocation.objects.create(priority=priority, silo=silo, amount="10.00")
+    for leader, affected in zip(goals, goals[1:] + goals[:1], strict=True):
+        if leader != affected:
+            factories.ConflictFactory(
+                leader_kpi=leader.kpi, affected_kpi=affected.kpi, severity="high"
+            )
+    for number in range(size):
+        shared = factories.SharedGoalFactory(cycle=cycle, name=f"Shared {number}")
+        factories.ContributionFactory(shared_goal=shared, goal=goals[number])
+        for day in (1, 2):
+            SharedGoalSnapshot.objects.create(
+                shared_goal=shared,
+                day=timezone.localdate() - dt.timedelta(days=day),
+                progress=0.1 * day,
+                contributions_total=1,
+                contributions_with_data=1,
+                computed_at=timezone.now(),
+            )
+    # Signed after the last change of the plan: every sign-off counts.
+    for goal in goals:
+        SignOff.objects.create(cycle=cycle, silo=goal.kpi.silo, user=goal.owner)
+    return {"cycle": cycle, "manager": manager}
+
+
+#: The cycle page, whatever the number of goals, priorities, sign-offs, conflicts and
+#: shared goals: the session, the user and their roles, the cycle with its totals and
+#: prefetched plan, the plan's last change (9, from the history tables), the sign-off
+#: count (2), goals with actuals and their pace, conflicts, shared goals with their
+#: parts and trend, readiness; the CCO team's also the commit gate, a manager's their
+#: silos.
+CYCLE_PAGE_QUERIES = {"cco": 38, "manager": 36}
+
+
+@pytest.mark.parametrize("role", ["cco", "manager"])
+@pytest.mark.parametrize("size", [1, 5])
+def test_the_cycle_page_makes_the_same_queries_for_1_and_5_of_everything(
+    client, django_assert_num_queries, role, size
+):
+    world = cycle_page_world(size)
+    user = factories.cco_member() if role == "cco" else world["manager"]
+    client.force_login(user)
+
+    with django_assert_num_queries(CYCLE_PAGE_QUERIES[role]):
+        response = client.get(f"/report/cycles/{world['cycle'].pk}/")
+
+    assert response.status_code == 200
+    context = response.context
+    if role == "cco":
+        assert len(context["goal_rows"]) == size
+        assert len(context["funding_rows"]) == size
+        assert len(context["shared_rows"]) == size
+        assert str(context["sign_off_count"]) == f"{size} of {size}"
+    else:
+        assert len(context["goal_rows"]) == 1

@@ -128,6 +128,7 @@ class PhaseMoveSerializer(serializers.Serializer):
 BLOCKER_KINDS = [
     ("sign_off", "A silo has not signed off"),
     ("conflict", "An open high-severity conflict"),
+    ("budget", "The funding is over the budget"),
     ("participants", "No participating silos"),
 ]
 
@@ -137,10 +138,17 @@ class BlockerSerializer(serializers.Serializer):
     message = serializers.CharField()
     silo = serializers.CharField(allow_null=True)
     conflict = serializers.IntegerField(allow_null=True)
+    action = serializers.CharField(help_text="Who can act on it, and how.")
+    url = serializers.CharField(help_text="Where to act: a path of this site.")
 
 
 class CommitCheckSerializer(serializers.Serializer):
     can_commit = serializers.BooleanField()
+    signed_off = serializers.IntegerField(
+        help_text="Participating silos that signed off the current plan (a later "
+        "change of the plan voids a sign-off)."
+    )
+    participants = serializers.IntegerField(help_text="Participating silos.")
     blockers = BlockerSerializer(many=True)
 
 

@@ -86,8 +86,14 @@ class PlanningCycleViewSet(ServiceModelViewSet):
     def commit_check(self, request: Request, pk: str | None = None) -> Response:
         cycle = self.get_object()
         blockers = selectors.commit_blockers(cycle)
+        count = selectors.signoff_counts([cycle])[cycle.pk]
         return Response(
-            {"can_commit": not blockers, "blockers": [asdict(b) for b in blockers]}
+            {
+                "can_commit": not blockers,
+                "signed_off": count.signed,
+                "participants": count.participants,
+                "blockers": [asdict(b) for b in blockers],
+            }
         )
 
     @extend_schema(

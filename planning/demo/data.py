@@ -265,6 +265,17 @@ USERS = [
              group=SILO_MANAGERS, manages=("sales",)),
     UserSpec("support_manager", "Sasha", "Helper", "Silo manager of Customer Support",
              group=SILO_MANAGERS, manages=("support",)),
+    # Every silo has a manager, so that the demo cycle can be signed off and committed
+    # through the pages alone.
+    UserSpec("marketing_manager", "Morgan", "Reach", "Silo manager of Marketing",
+             group=SILO_MANAGERS, manages=("marketing",)),
+    UserSpec("operations_manager", "Oli", "Dispatch",
+             "Silo manager of Operations & Delivery",
+             group=SILO_MANAGERS, manages=("operations",)),
+    UserSpec("finance_manager", "Frankie", "Ledger", "Silo manager of Finance",
+             group=SILO_MANAGERS, manages=("finance",)),
+    UserSpec("product_manager", "Pat", "Builder", "Silo manager of Product & Engineering",
+             group=SILO_MANAGERS, manages=("product",)),
     UserSpec("bi_reader", "Billie", "Reader", "BI reader", group=BI_READERS),
 ]
 CCO_USERNAME = "cco"

@@ -275,6 +275,10 @@ def test_seed_demo_creates_the_demo_company():
         "cco",
         "sales_manager",
         "support_manager",
+        "marketing_manager",
+        "operations_manager",
+        "finance_manager",
+        "product_manager",
         "bi_reader",
     }
     assert all(
@@ -289,18 +293,23 @@ def test_seed_demo_creates_the_demo_company():
         "cco": {CCO_TEAM},
         "sales_manager": {SILO_MANAGERS},
         "support_manager": {SILO_MANAGERS},
+        "marketing_manager": {SILO_MANAGERS},
+        "operations_manager": {SILO_MANAGERS},
+        "finance_manager": {SILO_MANAGERS},
+        "product_manager": {SILO_MANAGERS},
         "bi_reader": {BI_READERS},
     }
+    # Every silo has a manager: the demo cycle can commit through the pages alone.
     assert {
         silo.slug: set(silo.managers.values_list("username", flat=True))
         for silo in Silo.objects.all()
     } == {
-        "marketing": set(),
+        "marketing": {"marketing_manager"},
         "sales": {"sales_manager"},
-        "operations": set(),
+        "operations": {"operations_manager"},
         "support": {"support_manager"},
-        "finance": set(),
-        "product": set(),
+        "finance": {"finance_manager"},
+        "product": {"product_manager"},
     }
 
     counts = step_counts(output)
@@ -336,7 +345,7 @@ def test_seed_demo_twice_changes_nothing_the_second_time():
 
     assert snapshot() == before
     assert before["goals.HistoricalGoal count"] == 12
-    assert before["metrics.HistoricalSilo count"] == 6 + 2  # + the two managers added
+    assert before["metrics.HistoricalSilo count"] == 6 + 6  # + a manager added to each
     counts = step_counts(second_output)
     # 19 steps, and a line per silo while measurements are written.
     assert len(counts) == len(step_counts(first_output)) == 19 + 6

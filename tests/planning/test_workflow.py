@@ -199,7 +199,9 @@ def test_a_cycle_without_participants_cannot_commit(cco):
     assert [b.kind for b in selectors.commit_blockers(cycle)] == ["participants"]
 
 
-def test_commit_over_the_api_answers_400_with_the_blockers(api, cco, cycle):
+def test_commit_over_the_api_answers_400_with_the_blockers(
+    api, cco, cycle, silo_a, silo_b, manager_b
+):
     api.force_authenticate(cco)
 
     response = api.post(
@@ -211,22 +213,32 @@ def test_commit_over_the_api_answers_400_with_the_blockers(api, cco, cycle):
     assert body["phase"] == [
         "FY2027 cannot commit yet: Sales has not signed off. Support has not signed off."
     ]
+    # Each blocker says who can act, and links to where.
     assert body["blockers"] == [
         {
             "kind": "sign_off",
             "message": "Sales has not signed off.",
             "silo": "sales",
             "conflict": None,
+            "action": "Sales has no manager: assign one in the admin.",
+            "url": f"/admin/metrics/silo/{silo_a.pk}/change/",
         },
         {
             "kind": "sign_off",
             "message": "Support has not signed off.",
             "silo": "support",
             "conflict": None,
+            "action": "Support's managers (manager_b) can sign off here.",
+            "url": f"/report/cycles/{cycle.pk}/#sign-offs",
         },
     ]
     check = api.get(f"/api/v1/cycles/{cycle.pk}/commit-check/").json()
-    assert check == {"can_commit": False, "blockers": body["blockers"]}
+    assert check == {
+        "can_commit": False,
+        "signed_off": 0,
+        "participants": 2,
+        "blockers": body["blockers"],
+    }
 
 
 # --- sign-offs ------------------------------------------------------------------------

@@ -31,9 +31,9 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"Log in at {ADMIN_URL} with:")
         self.stdout.write("")
-        self.stdout.write(f"  {'Username':<17}{'Password':<16}Role")
+        self.stdout.write(f"  {'Username':<20}{'Password':<16}Role")
         for username, role in report.logins:
-            self.stdout.write(f"  {username:<17}{report.password:<16}{role}")
+            self.stdout.write(f"  {username:<20}{report.password:<16}{role}")
         self.stdout.write("")
         self.stdout.write(
             "Users that existed before this run keep the password they had."
