@@ -62,6 +62,7 @@ def test_every_page_of_the_app_is_accessible_and_fits_a_phone(
 ):
     test_browser.log_in(page, live_server.url, "cco")
     conflict = Conflict.objects.get()
+    goal = company.goals.order_by("pk").first()
     pages = [
         "/",
         "/kpis/sales.deals/",
@@ -72,6 +73,13 @@ def test_every_page_of_the_app_is_accessible_and_fits_a_phone(
         f"/report/conflicts/{conflict.pk}/",
         "/report/cycles/",
         f"/report/cycles/{company.pk}/",
+        f"/report/cycles/{company.pk}/phase/committed/",
+        f"/report/cycles/{company.pk}/priorities/new/",
+        f"/report/cycles/{company.pk}/roles/new/",
+        f"/report/cycles/{company.pk}/funding/new/",
+        f"/report/cycles/{company.pk}/goals/new/",
+        f"/report/cycles/{company.pk}/goals/{goal.pk}/",
+        f"/report/cycles/{company.pk}/goals/{goal.pk}/remove/",
         "/account/token/",
     ]
     for width in (1280, 390):
