@@ -30,7 +30,7 @@ from home.selectors.kpi import featured_goal
 from metrics.models import KPI, Measurement, Silo
 from metrics.selectors import kpi_list_with_latest, silo_ids_managed_by
 from planning.models import SignOff
-from planning.selectors import commit_blockers, plan_changed_at
+from planning.selectors import commit_blockers, plan_changed_at_by_cycle
 
 #: Values a KPI's sparkline draws, and snapshots a shared goal's trend draws.
 SPARKLINE_POINTS = 12
@@ -219,10 +219,11 @@ def manager_needs(silo_ids: set[int], kpis: list[KPI]) -> list[Need]:
         silo.pk: silo
         for silo in Silo.objects.filter(pk__in=silo_ids - {k.silo_id for k in kpis})
     }
+    changed_at = plan_changed_at_by_cycle([cycle.pk for cycle in aligning])
     needs: list[Need] = []
     for cycle in cycles:
         page = reverse("planning:cycle", args=[cycle.pk])
-        changed = plan_changed_at(cycle) if cycle.phase == Phase.ALIGNING else None
+        changed = changed_at.get(cycle.pk)
         for silo_id in sorted(taking_part[cycle.pk], key=lambda s: silos[s].position):
             silo = silos[silo_id]
             missing = [
@@ -342,17 +343,26 @@ def conflict_pairs(working: QuerySet[Conflict]) -> list[dict[str, Any]]:
     )
 
 
+#: The aligning cycles whose commit check the CCO home runs (the latest-starting ones):
+#: a check costs a dozen queries, so the home's cost stays bounded however many cycles
+#: are aligning at once (a company aligns one or two plans a year); the others link to
+#: their page, which checks them.
+CHECKED_CYCLES = 3
+
+
 def cycles_with_blockers() -> list[dict[str, Any]]:
-    """Return the cycles not closed, earliest first; those aligning with the
-    blockers of their commit check (planning.selectors.commit_blockers)."""
+    """Return the cycles not closed, earliest first; the CHECKED_CYCLES latest aligning
+    ones with the blockers of their commit check (planning.selectors.commit_blockers)."""
     cycles = list(
         Cycle.objects.exclude(phase=Phase.CLOSED).order_by("start_date", "pk")
     )
+    aligning = [cycle for cycle in cycles if cycle.phase == Phase.ALIGNING]
+    checked = {cycle.pk for cycle in aligning[-CHECKED_CYCLES:]}
     return [
         {
             "cycle": cycle,
-            "checked": cycle.phase == Phase.ALIGNING,
-            "blockers": commit_blockers(cycle) if cycle.phase == Phase.ALIGNING else [],
+            "checked": cycle.pk in checked,
+            "blockers": commit_blockers(cycle) if cycle.pk in checked else [],
         }
         for cycle in cycles
     ]

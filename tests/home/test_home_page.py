@@ -439,3 +439,35 @@ def test_each_home_costs_the_same_queries_for_1_and_5_of_everything(
 #: commit check (with who can act on each blocker, and the funding against the
 #: budget) are per aligning cycle (the seed has one).
 EXPECTED_QUERIES = {"manager_a": 23, "cco": 25, "reader": 6}
+
+
+@pytest.mark.parametrize(
+    ("who", "few", "many"),
+    # The CCO home checks the commit of the CHECKED_CYCLES (3) latest aligning cycles
+    # only; a manager's needs read every cycle's last plan change at once.
+    [("cco", 3, 6), ("manager_a", 1, 5)],
+)
+def test_the_homes_cost_does_not_grow_with_the_aligning_cycles(
+    request, who, few, many, silo_a, silo_b
+):
+    user = request.getfixturevalue(who)
+    counts = {}
+    for cycles in (few, many):
+        with transaction.atomic():
+            for index in range(cycles):
+                cycle = factories.CycleFactory(
+                    name=f"FY{2030 + index}",
+                    phase="aligning",
+                    start_date=dt.date(2030 + index, 1, 1),
+                    end_date=dt.date(2030 + index, 12, 31),
+                )
+                cycle.silos.set([silo_a, silo_b])
+                factories.GoalFactory(
+                    cycle=cycle,
+                    kpi=factories.KPIFactory(silo=silo_a, slug=f"k{index}"),
+                    period_start=dt.date(2030 + index, 1, 1),
+                    period_end=dt.date(2030 + index, 12, 1),
+                )
+            counts[cycles] = home_queries(Client(), user)
+            transaction.set_rollback(True)
+    assert counts[few] == counts[many], counts
