@@ -367,3 +367,24 @@ READINESS = {
     7: "partly", 8: "partly", 9: "yes", 10: "no", 11: "no",
 }
 # fmt: on
+
+#: A conversation on the declared conflict of a link (leader KPI, affected KPI): the two
+#: silos' managers talk it over on the conflict's page.
+COMMENTS = (
+    (
+        "sales.deals_closed",
+        "support.tickets_opened",
+        [
+            (
+                "support_manager",
+                "Every big signing month is followed by a month of onboarding tickets: "
+                "most ask for data Sales already had at the deal. Can the hand-over carry it?",
+            ),
+            (
+                "sales_manager",
+                "Fair. We will add the onboarding checklist to the order form from next "
+                "month; can Support tell us which fields are missing most often?",
+            ),
+        ],
+    ),
+)

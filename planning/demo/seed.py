@@ -10,7 +10,9 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
-from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
+from conflicts.models import Conflict
+from conflicts.services import conflict_comment_create, register_reconcile
+from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS, Account
 from cycles.models import Cycle
 from goals import rollups
 from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
@@ -18,6 +20,7 @@ from metrics.models import KPI, ImpactLink, Measurement, Silo
 from metrics.periods import next_period
 from planning.demo.data import (
     CCO_USERNAME,
+    COMMENTS,
     CYCLES,
     DEMO_PASSWORD,
     FIRST_PERIOD,
@@ -398,6 +401,28 @@ def _seed_rollup_history(report: SeedReport, cycle: Cycle) -> None:
         month = following
 
 
+def _seed_comments(report: SeedReport, users: dict[str, AbstractUser]) -> None:
+    """The managers' conversation on a declared conflict (COMMENTS), through the
+    comment service, on a conflict that has no comment yet. The register is reconciled
+    first (idempotent): the links' declared conflicts otherwise appear only once the
+    seed's transaction has committed."""
+    counts = report.steps.setdefault("Conflict comments", StepCounts())
+    register_reconcile()
+    for leader, affected, thread in COMMENTS:
+        conflict = Conflict.objects.filter(
+            leader_kpi__key=leader, affected_kpi__key=affected
+        ).first()
+        if conflict is None:
+            continue
+        if conflict.comments.exists():
+            counts.unchanged += len(thread)
+            continue
+        for username, body in thread:
+            author = Account.objects.get(pk=users[username].pk)
+            conflict_comment_create(conflict=conflict, user=author, body=body)
+            counts.created += 1
+
+
 def demo_seed(
     *, stdout_progress: Callable[[str], None] = lambda message: None
 ) -> SeedReport:
@@ -438,5 +463,8 @@ def demo_seed(
         _seed_plan(report, planned, silos, users)
         announce()
         _seed_rollup_history(report, planned)
+        announce()
+    with transaction.atomic():
+        _seed_comments(report, users)
         announce()
     return report

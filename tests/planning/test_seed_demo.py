@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.db.models import Max, Sum
 
+from conflicts.models import ConflictComment
 from core.roles import BI_READERS, CCO_TEAM, SILO_MANAGERS
 from cycles.models import Cycle
 from goals.models import Contribution, Goal, Guardrail, SharedGoal, SharedGoalSnapshot
@@ -331,6 +332,18 @@ def test_seed_demo_creates_the_demo_company():
         .values_list("progress", flat=True)
     )
     assert len(set(trend)) > 1, trend
+    # The two managers talk over the declared conflict of deals and tickets.
+    assert counts["Conflict comments"] == (2, 0, 0)
+    assert list(
+        ConflictComment.objects.order_by("created_at", "pk").values_list(
+            "conflict__leader_kpi__key",
+            "conflict__affected_kpi__key",
+            "author__username",
+        )
+    ) == [
+        ("sales.deals_closed", "support.tickets_opened", "support_manager"),
+        ("sales.deals_closed", "support.tickets_opened", "sales_manager"),
+    ]
     assert "http://127.0.0.1:8000/admin/" in output
     for username in users:
         assert re.search(rf"^\s+{username}\s+{PASSWORD}\s+\S", output, re.MULTILINE)
@@ -347,9 +360,10 @@ def test_seed_demo_twice_changes_nothing_the_second_time():
     assert before["goals.HistoricalGoal count"] == 12
     assert before["metrics.HistoricalSilo count"] == 6 + 6  # + a manager added to each
     counts = step_counts(second_output)
-    # 19 steps, and a line per silo while measurements are written.
-    assert len(counts) == len(step_counts(first_output)) == 19 + 6
+    # 20 steps, and a line per silo while measurements are written.
+    assert len(counts) == len(step_counts(first_output)) == 20 + 6
     assert counts["Roll-up history"] == (0, 0, 20)
+    assert counts["Conflict comments"] == (0, 0, 2)
     assert all(created == updated == 0 for created, updated, _ in counts.values())
     assert counts["Measurements"] == (0, 0, 1104)
     assert "Nothing to do: the demo data was already in place." in second_output
