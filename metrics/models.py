@@ -267,6 +267,14 @@ class ImpactLink(models.Model):
         validators=[MaxValueValidator(MAX_LAG)],
         help_text="Periods between the leader's change and the effect (0-12).",
     )
+    expected_effect = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[validate_magnitude],
+        help_text="Optional: units of the affected KPI per unit of the leader's, per "
+        "period at the lag (signed), so that the annual cycle's consistency check projects "
+        "this declared trade-off onto the affected silo's goal (set by the CCO team).",
+    )
     rationale = models.TextField(max_length=LONG_TEXT_MAX)
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -297,6 +305,9 @@ class ImpactLink(models.Model):
                 condition=Q(lag__lte=12), name="link_lag_at_most_12"
             ),
             length_check("rationale", LONG_TEXT_MAX, "link_rationale_length"),
+            magnitude_check(
+                "expected_effect", "link_expected_effect_bounded", nullable=True
+            ),
         ]
 
     def __str__(self) -> str:

@@ -64,6 +64,7 @@ from planning.models import (
     allocated_total,
     money,
 )
+from planning.projections import cycle_knock_ons, knock_on_message
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -264,8 +265,16 @@ def cycle_page(
         else []
     )
     next_phase = FORWARD.get(cycle.phase)
+    knock_ons = [
+        (knock_on, knock_on_message(knock_on))
+        for knock_on in cycle_knock_ons(cycle)
+        if mine is None
+        or {knock_on.leader.kpi.silo_id, knock_on.affected.kpi.silo_id} & mine
+    ]
     return dict(
         cycle=cycle,
+        knock_ons=knock_ons,
+        margin=settings.PLANNING_CONTRADICTION_MARGIN,
         cco=cco,
         my_silos=Silo.objects.filter(pk__in=mine or ()).order_by("position")
         if not cco

@@ -196,6 +196,11 @@ MATRIX = {
         None,
         READ,
     ),
+    ("GET", "/api/v1/cycles/{id}/consistency/"): (
+        "/api/v1/cycles/{aligning}/consistency/",
+        None,
+        READ,
+    ),
     # Signing is personal: only a manager of the silo, never the CCO role alone.
     ("POST", "/api/v1/cycles/{id}/sign-offs/"): (
         "/api/v1/cycles/{aligning}/sign-offs/",

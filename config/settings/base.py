@@ -444,3 +444,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 # History is a record: hide simple-history's "revert" button (HistoryAdmin refuses it too).
 SIMPLE_HISTORY_REVERT_DISABLED = True
+
+# The planning cycle's consistency check (planning.consistency): a knock-on that takes an
+# affected goal's attainment down by at least this much is a goal contradiction.
+PLANNING_CONTRADICTION_MARGIN = env.float("PLANNING_CONTRADICTION_MARGIN", default=0.25)

@@ -97,6 +97,7 @@ class ImpactLinkSerializer(StrictModelSerializer):
             "affected_silo",
             "effect",
             "lag",
+            "expected_effect",
             "rationale",
             "declared_by",
             "created_at",

@@ -152,6 +152,69 @@ class CommitCheckSerializer(serializers.Serializer):
     blockers = BlockerSerializer(many=True)
 
 
+class KnockOnGoalSerializer(serializers.Serializer):
+    goal = serializers.IntegerField(help_text="The goal's id.")
+    kpi = serializers.CharField(help_text="KPI key.")
+    silo = serializers.CharField(help_text="Silo slug.")
+    unit = serializers.CharField()
+    baseline = serializers.FloatField()
+    target = serializers.FloatField(allow_null=True)
+    target_low = serializers.FloatField(allow_null=True)
+    target_high = serializers.FloatField(allow_null=True)
+
+
+class KnockOnSourceSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["conflict", "link"],
+        help_text="An observed conflict's effect, or a declared link's expected effect "
+        "(used only where no observed conflict covers the pair).",
+    )
+    id = serializers.IntegerField(help_text="The conflict's or the link's id.")
+    effect = serializers.FloatField(
+        help_text="Units of the affected KPI per unit of the leader, per period."
+    )
+    effect_low = serializers.FloatField(allow_null=True, help_text="95% CI, low end.")
+    effect_high = serializers.FloatField(allow_null=True, help_text="95% CI, high end.")
+    lag = serializers.IntegerField(help_text="Periods from the leader to the effect.")
+
+
+class ProjectionSerializer(serializers.Serializer):
+    leader = KnockOnGoalSerializer()
+    affected = KnockOnGoalSerializer()
+    source = KnockOnSourceSerializer()  # type: ignore[assignment]  # a field named "source" shadows Field.source in the stubs only
+    leader_change_per_period = serializers.FloatField(
+        help_text="The leader goal's planned change per period (a sum goal's gain / its "
+        "periods; a level goal's target - baseline)."
+    )
+    periods_reached = serializers.IntegerField(
+        help_text="The affected goal's periods the knock-on reaches (after the lag)."
+    )
+    knock_on = serializers.FloatField(
+        help_text="On the affected goal's aggregate, in its KPI's units."
+    )
+    knock_on_low = serializers.FloatField()
+    knock_on_high = serializers.FloatField()
+    attainment_without = serializers.FloatField()
+    attainment_with = serializers.FloatField()
+    attainment_with_low = serializers.FloatField()
+    attainment_with_high = serializers.FloatField()
+    contradiction = serializers.BooleanField(
+        help_text="The knock-on takes the affected goal's attainment down by `margin` "
+        "or more."
+    )
+    message = serializers.CharField()
+
+
+class ConsistencySerializer(serializers.Serializer):
+    cycle = serializers.CharField()
+    margin = serializers.FloatField(
+        help_text="The drop in attainment that makes a contradiction "
+        "(PLANNING_CONTRADICTION_MARGIN)."
+    )
+    projections = ProjectionSerializer(many=True)
+    contradictions = ProjectionSerializer(many=True)
+
+
 class SignOffRequestSerializer(serializers.Serializer):
     silo = SafeSlugRelatedField(slug_field="slug", queryset=Silo.objects.all())
     note = serializers.CharField(

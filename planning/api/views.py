@@ -18,12 +18,14 @@ from metrics.models import Silo
 from planning import selectors, services
 from planning.api.serializers import (
     CommitCheckSerializer,
+    ConsistencySerializer,
     PhaseMoveSerializer,
     PlanningCycleSerializer,
     ReadinessSerializer,
     SignOffRequestSerializer,
     SignOffSerializer,
 )
+from planning.projections import cycle_consistency
 
 #: Actions a silo manager may call (for their own silos; the services check which).
 MANAGER_ACTIONS = ("sign_off", "withdraw_sign_off")
@@ -95,6 +97,15 @@ class PlanningCycleViewSet(ServiceModelViewSet):
                 "blockers": [asdict(b) for b in blockers],
             }
         )
+
+    @extend_schema(
+        responses={200: ConsistencySerializer},
+        summary="Every goal's projected knock-on on the other silos' goals of the cycle, "
+        "and the contradictions (every role may read).",
+    )
+    @action(detail=True, methods=["get"], url_path="consistency")
+    def consistency(self, request: Request, pk: str | None = None) -> Response:
+        return Response(cycle_consistency(self.get_object()))
 
     @extend_schema(
         request=SignOffRequestSerializer,
